@@ -1,0 +1,1 @@
+"""Course tooling: JupyterLab launcher, manifest, notebook widgets."""
