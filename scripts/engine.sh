@@ -30,7 +30,7 @@ install_plugins() {
               -o "Dir::State::Status=$apt_dir/status" -o "APT::Get::List-Cleanup=0")
   : > "$apt_dir/status"
   apt-get "${opts[@]}" -qq update
-  dl=$(mktemp -d)
+  dl=$(mktemp -d); chmod 755 "$dl"  # apt downloads as _apt
   (cd "$dl" && apt-get "${opts[@]}" -qq download docker-compose docker-buildx)
   for deb in "$dl"/*.deb; do dpkg -x "$deb" "$dl/root"; done
   install -m 0755 "$(find "$dl/root" -path '*cli-plugins/docker-compose' -type f | head -n1)" "$PLUGIN_DIR/docker-compose"

@@ -14,7 +14,7 @@ present() { docker image inspect "$1" >/dev/null 2>&1; }
 ensure_rootfs() {
   present "$ROOTFS_IMAGE" && return
   command -v debootstrap >/dev/null || { [ "$(id -u)" = 0 ] || { say "debootstrap is needed to build stand-ins (run as root or install it)"; exit 1; }
-    DEBIAN_FRONTEND=noninteractive apt-get -qq install -y debootstrap >/dev/null; }
+    apt-get -qq update && DEBIAN_FRONTEND=noninteractive apt-get -qq install -y debootstrap >/dev/null; }
   local dir; dir=$(mktemp -d)
   say "debootstrap --variant=minbase bookworm (about a minute)"
   debootstrap --variant=minbase bookworm "$dir" "$DEBIAN_MIRROR" >"$dir.log" 2>&1 \
