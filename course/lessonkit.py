@@ -1,0 +1,367 @@
+"""What every lesson notebook shares: visible shell commands, waits that poll
+instead of sleeping, and the labels and clean-up of what a lesson creates.
+
+A lesson starts with ``L = Lesson("02")``. Everything it creates carries
+``L.labels`` (``--label`` flags in ``L.flags`` for the CLI) and a name that
+starts with ``lesson02-``; its last cell calls ``L.cleanup()``, which removes
+exactly what carries the lesson's label, and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGED_LABEL = "org.genai-course.managed"
+LESSON_LABEL = "org.genai-course.lesson"
+# A tiny image every machine running the course has (make images); lessons use it
+# for helper containers, e.g. to remove root-owned files from a bind mount.
+HELPER_IMAGE = "python:3.11-slim"
+
+T = TypeVar("T")
+
+
+class LessonError(RuntimeError):
+    """Base class of the errors a lesson cell can raise."""
+
+
+class CommandFailed(LessonError):
+    """A shell command did not end the way the lesson expected."""
+
+
+class WaitTimeout(LessonError):
+    """Something did not become ready in time; the message carries diagnostics."""
+
+
+# --------------------------------------------------------------------------- shell
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    returncode: int
+    output: str  # stdout and stderr, interleaved as a terminal shows them
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def lines(self) -> list[str]:
+        return self.output.splitlines()
+
+
+def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet: bool = False,
+       timeout: float = 600, cwd: str | os.PathLike | None = None, input: str | None = None,
+       env: dict[str, str] | None = None) -> CommandResult:
+    """Run `command` in bash and print it as a terminal would (``$ command`` then its output).
+
+    A non-zero exit raises CommandFailed (unless check=False). Where a lesson shows a
+    command that *should* fail, expect_failure=True turns success into the error instead.
+    """
+    if not quiet:
+        print(f"$ {command}", flush=True)
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout, cwd=cwd, input=input,
+                              env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})})
+    except subprocess.TimeoutExpired as exc:
+        raise CommandFailed(f"`{command}` did not finish within {timeout:.0f} s") from exc
+    result = CommandResult(command, proc.returncode, proc.stdout.rstrip("\n"), time.monotonic() - started)
+    if not quiet and result.output:
+        print(result.output, flush=True)
+    if expect_failure:
+        if result.ok:
+            raise CommandFailed(f"`{command}` was expected to fail, but it succeeded")
+        if not quiet:
+            print(f"(exit status {result.returncode}, as expected)")
+    elif check and not result.ok:
+        shown = "" if not quiet else f"\n{result.output[-3000:]}"
+        raise CommandFailed(f"`{command}` failed with exit status {result.returncode}{shown}")
+    return result
+
+
+def quote(value: str | os.PathLike) -> str:
+    """Quote a path or value for a shell command."""
+    return shlex.quote(str(value))
+
+
+# --------------------------------------------------------------------------- engine
+
+
+_client = None
+
+
+def docker_client():
+    """One docker-py client per kernel, with a clear error when no engine answers."""
+    global _client
+    if _client is None:
+        import docker
+
+        try:
+            client = docker.from_env(timeout=120)
+            client.ping()
+        except Exception as exc:  # any failure here means the environment, not the lesson
+            raise LessonError(f"no Docker engine answers ({exc}). Start one with `make engine`, "
+                              "then restart this notebook's kernel.") from None
+        _client = client
+    return _client
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def container_diagnostics(name: str, tail: int = 25) -> str:
+    """State and last log lines of a container, for error messages."""
+    import docker.errors
+
+    try:
+        c = docker_client().containers.get(name)
+    except docker.errors.NotFound:
+        return f"container {name} does not exist"
+    state = c.attrs["State"]
+    health = state.get("Health", {}).get("Status")
+    logs = c.logs(tail=tail).decode(errors="replace").rstrip()
+    return (f"container {name} is {state['Status']} (exit code {state.get('ExitCode')}"
+            f"{', health ' + health if health else ''}); last logs:\n{logs or '(no output)'}")
+
+
+# --------------------------------------------------------------------------- waits
+
+
+def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2,
+             container: str | None = None) -> T:
+    """Poll `probe` until it returns something truthy, at most `timeout` seconds.
+
+    On timeout the error says what was awaited and, given a container, shows its
+    state and last logs. A container that exits while we wait fails at once.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+        except Exception as exc:  # the probe's failure is just "not yet"
+            last_error = exc
+        if container is not None and _has_exited(container):
+            raise WaitTimeout(f"{what}: the container stopped.\n{container_diagnostics(container)}")
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)  # polling interval, not a guess at readiness
+    detail = f" (last error: {last_error})" if last_error else ""
+    diag = f"\n{container_diagnostics(container)}" if container else ""
+    raise WaitTimeout(f"{what}: not ready after {timeout:.0f} s{detail}{diag}")
+
+
+def _has_exited(name: str) -> bool:
+    import docker.errors
+
+    try:
+        return docker_client().containers.get(name).status in ("exited", "dead")
+    except docker.errors.NotFound:
+        return True
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    status: int
+    body: str
+
+
+def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float = 5) -> HttpAnswer:
+    """GET `url` and return its status and body, also for 4xx/5xx answers."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return HttpAnswer(resp.status, resp.read().decode(errors="replace"))
+    except urllib.error.HTTPError as exc:
+        return HttpAnswer(exc.code, exc.read().decode(errors="replace"))
+
+
+def http_request(method: str, url: str, *, json_body=None, headers: dict[str, str] | None = None,
+                 timeout: float = 30) -> HttpAnswer:
+    """Send a JSON request; return status and body (no exception on 4xx/5xx)."""
+    import json
+
+    data = None if json_body is None else json.dumps(json_body).encode()
+    hdrs = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=data, headers=hdrs, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return HttpAnswer(resp.status, resp.read().decode(errors="replace"))
+    except urllib.error.HTTPError as exc:
+        return HttpAnswer(exc.code, exc.read().decode(errors="replace"))
+
+
+def wait_http(url: str, *, status: int | tuple[int, ...] = 200, timeout: float = 60,
+              container: str | None = None, headers: dict[str, str] | None = None) -> HttpAnswer:
+    """Poll `url` until it answers with `status` (one code or several)."""
+    wanted = (status,) if isinstance(status, int) else tuple(status)
+
+    def probe():
+        answer = http_get(url, headers=headers, timeout=3)
+        return answer if answer.status in wanted else None
+
+    return wait_for(probe, timeout=timeout, what=f"GET {url} answering {'/'.join(map(str, wanted))}",
+                    container=container)
+
+
+def wait_healthy(container: str, *, timeout: float = 120) -> None:
+    """Wait for a container's HEALTHCHECK to report healthy."""
+
+    def probe():
+        c = docker_client().containers.get(container)
+        return c.attrs["State"].get("Health", {}).get("Status") == "healthy"
+
+    wait_for(probe, timeout=timeout, what=f"{container} healthy", container=container, interval=0.5)
+
+
+def wait_log(container: str, text: str, *, timeout: float = 60) -> None:
+    """Wait until `text` appears in a container's logs."""
+
+    def probe():
+        return text in docker_client().containers.get(container).logs().decode(errors="replace")
+
+    wait_for(probe, timeout=timeout, what=f"{text!r} in the logs of {container}", container=container)
+
+
+# --------------------------------------------------------------------------- a lesson's resources
+
+
+@dataclass
+class Resources:
+    containers: list[str] = field(default_factory=list)
+    networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.containers, self.networks, self.volumes, self.images))
+
+    def summary(self) -> str:
+        parts = [f"{len(v)} {k}" for k, v in vars(self).items()]
+        return ", ".join(parts)
+
+
+class Lesson:
+    """Labels, names, scratch files and clean-up for one lesson (``Lesson("02")``)."""
+
+    def __init__(self, number: int | str) -> None:
+        self.id = f"{int(number):02d}"
+        self.prefix = f"lesson{self.id}-"
+        self._scratch: Path | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {MANAGED_LABEL: "true", LESSON_LABEL: self.id}
+
+    @property
+    def flags(self) -> str:
+        """The --label flags for `docker run/build/network create/volume create`."""
+        return " ".join(f"--label {k}={v}" for k, v in self.labels.items())
+
+    @property
+    def label_filter(self) -> str:
+        return f"{LESSON_LABEL}={self.id}"
+
+    def name(self, suffix: str) -> str:
+        return f"{self.prefix}{suffix}"
+
+    # scratch files: build contexts and bind-mounted folders live outside the repository
+    @property
+    def scratch(self) -> Path:
+        if self._scratch is None or not self._scratch.exists():
+            self._scratch = Path(tempfile.mkdtemp(prefix=self.prefix))
+        return self._scratch
+
+    def write(self, relative: str, text: str, *, show: bool = True, mode: int | None = None) -> Path:
+        """Write a scratch file (a Dockerfile, an app) and show it, so the cell reads like the file."""
+        path = self.scratch / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if mode is not None:
+            path.chmod(mode)
+        if show:
+            print(f"--- {relative} ---\n{text.rstrip()}\n")
+        return path
+
+    # what the lesson created, found by its label
+    def resources(self) -> Resources:
+        client = docker_client()
+        flt = {"label": self.label_filter}
+        images = []
+        for image in client.images.list(filters=flt):
+            images.extend(image.tags or [image.short_id])
+        return Resources(
+            containers=sorted(c.name for c in client.containers.list(all=True, filters=flt)),
+            networks=sorted(n.name for n in client.networks.list(filters=flt)),
+            volumes=sorted(v.name for v in client.volumes.list(filters=flt)),
+            images=sorted(set(images)),
+        )
+
+    def cleanup(self, *, quiet: bool = False) -> Resources:
+        """Remove every container, network, volume and image carrying this lesson's label,
+        and the scratch folder. Returns what was removed."""
+        import docker.errors
+
+        client = docker_client()
+        flt = {"label": self.label_filter}
+        removed = Resources()
+        for c in client.containers.list(all=True, filters=flt):
+            c.remove(force=True, v=True)
+            removed.containers.append(c.name)
+        for n in client.networks.list(filters=flt):
+            n.reload()
+            for attached in (n.attrs.get("Containers") or {}).values():
+                # An unlabelled container on our network would block its removal.
+                n.disconnect(attached["Name"], force=True)
+            n.remove()
+            removed.networks.append(n.name)
+        for v in client.volumes.list(filters=flt):
+            v.remove(force=True)
+            removed.volumes.append(v.name)
+        for image in client.images.list(filters=flt):
+            # Untag rather than delete by id: a tag someone else gave the same image survives.
+            for tag in image.tags or [image.id]:
+                try:
+                    client.images.remove(tag, noprune=False)
+                except docker.errors.NotFound:
+                    pass
+                removed.images.append(tag)
+        self._remove_scratch()
+        if not quiet:
+            print(f"lesson {self.id}: removed {removed.summary()} labelled {self.label_filter}")
+        return removed
+
+    def _remove_scratch(self) -> None:
+        if self._scratch is None or not self._scratch.exists():
+            return
+        try:
+            shutil.rmtree(self._scratch)
+        except PermissionError:
+            # Files a root container wrote into a bind mount: only root may delete them.
+            subprocess.run(["docker", "run", "--rm", "--label", f"{MANAGED_LABEL}=true",
+                            "--label", f"{LESSON_LABEL}={self.id}", "-v", f"{self._scratch}:/scratch",
+                            HELPER_IMAGE, "sh", "-c", "rm -rf /scratch/* /scratch/.[!.]*"],
+                           check=True, capture_output=True)
+            shutil.rmtree(self._scratch)
+        self._scratch = None

@@ -1,0 +1,171 @@
+"""The course manifest (course.yaml): lessons and exercises in order.
+
+`load()` validates the file and returns frozen dataclasses; `python -m
+course.manifest` prints the course outline, `--markdown` the README's table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = ROOT / "course.yaml"
+LAYOUT_KEYS = ("workspace", "notebook", "solution", "fixtures")
+
+
+class ManifestError(ValueError):
+    """course.yaml is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    deliverables: tuple[str, ...]
+    lesson: str  # id of the lesson that prepares it
+    workspace: Path  # relative to the repository root, like the other paths
+    notebook: Path
+    solution: Path
+    fixtures: Path
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    title: str
+    notebook: Path
+    exercises: tuple[Exercise, ...]
+
+    @property
+    def slug(self) -> str:
+        return self.notebook.stem
+
+
+@dataclass(frozen=True)
+class Course:
+    title: str
+    lessons: tuple[Lesson, ...]
+    root: Path
+
+    @property
+    def exercises(self) -> tuple[Exercise, ...]:
+        return tuple(e for lesson in self.lessons for e in lesson.exercises)
+
+    def lesson(self, lesson_id: str) -> Lesson:
+        for lesson in self.lessons:
+            if lesson.id == lesson_id:
+                return lesson
+        raise KeyError(f"no lesson {lesson_id!r} in the course (ids: {', '.join(x.id for x in self.lessons)})")
+
+    def exercise(self, exercise_id: str) -> Exercise:
+        for e in self.exercises:
+            if e.id == exercise_id:
+                return e
+        raise KeyError(f"no exercise {exercise_id!r} in the course")
+
+    def path(self, relative: Path) -> Path:
+        return self.root / relative
+
+    def sequence(self) -> list[Lesson | Exercise]:
+        """Everything in the order a learner meets it: each lesson, then what it prepares."""
+        return [item for lesson in self.lessons for item in (lesson, *lesson.exercises)]
+
+
+def _require(mapping: dict, key: str, where: str, kind: type = str):
+    if not isinstance(mapping, dict) or key not in mapping:
+        raise ManifestError(f"{where}: missing {key!r}")
+    value = mapping[key]
+    if not isinstance(value, kind):
+        raise ManifestError(f"{where}: {key!r} must be a {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def parse(data: dict, root: Path = ROOT) -> Course:
+    """Validate the manifest's data and build the Course."""
+    if not isinstance(data, dict):
+        raise ManifestError("course.yaml must hold a mapping at its top level")
+    title = _require(data, "title", "course.yaml")
+    layout = _require(data, "layout", "course.yaml", dict)
+    for key in LAYOUT_KEYS:
+        if "{id}" not in _require(layout, key, "layout"):
+            raise ManifestError(f"layout.{key} must contain {{id}}")
+    lessons, seen_ex = [], set()
+    for n, raw in enumerate(_require(data, "lessons", "course.yaml", list), 1):
+        where = f"lessons[{n - 1}]"
+        lesson_id = _require(raw, "id", where)
+        if lesson_id != f"{n:02d}":
+            raise ManifestError(f"{where}: lesson ids run 01, 02, ... in order; expected {n:02d}, got {lesson_id}")
+        notebook = Path(_require(raw, "notebook", where))
+        if notebook.parent != Path("lessons") or not re.fullmatch(rf"{lesson_id}-[a-z0-9-]+\.ipynb", notebook.name):
+            raise ManifestError(f"{where}: notebook must be lessons/{lesson_id}-<topic>.ipynb, not {notebook}")
+        exercises = []
+        for m, ex in enumerate(raw.get("exercises") or []):
+            ex_where = f"{where}.exercises[{m}]"
+            ex_id = _require(ex, "id", ex_where)
+            if not re.fullmatch(r"\d\d-[a-z0-9-]+", ex_id):
+                raise ManifestError(f"{ex_where}: exercise ids look like 01-first-image, not {ex_id!r}")
+            if ex_id in seen_ex:
+                raise ManifestError(f"{ex_where}: exercise {ex_id} is listed twice")
+            expected_number = len(seen_ex) + 1
+            if int(ex_id[:2]) != expected_number:
+                raise ManifestError(f"{ex_where}: exercises are numbered in order; expected "
+                                    f"{expected_number:02d}-..., got {ex_id}")
+            seen_ex.add(ex_id)
+            deliverables = tuple(_require(ex, "deliverables", ex_where, list))
+            paths = {key: Path(layout[key].format(id=ex_id)) for key in LAYOUT_KEYS}
+            exercises.append(Exercise(ex_id, _require(ex, "title", ex_where), deliverables, lesson_id, **paths))
+        lessons.append(Lesson(lesson_id, _require(raw, "title", where), notebook, tuple(exercises)))
+    if not lessons:
+        raise ManifestError("course.yaml lists no lessons")
+    return Course(title, tuple(lessons), Path(root))
+
+
+def load(path: Path = MANIFEST) -> Course:
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise ManifestError(f"{path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path} is not valid YAML: {exc}") from None
+    return parse(data, Path(path).resolve().parent)
+
+
+def markdown_table(course: Course) -> str:
+    """The README's table of lessons and the exercises each prepares."""
+    rows = ["| # | lesson | exercise |", "| --- | --- | --- |"]
+    for lesson in course.lessons:
+        exercises = ", ".join(f"`{e.workspace.as_posix()}`" for e in lesson.exercises)
+        rows.append(f"| {int(lesson.id)} | `{lesson.notebook.as_posix()}` | {exercises} |".replace("|  |", "| |"))
+    return "\n".join(rows)
+
+
+def outline(course: Course) -> str:
+    lines = [course.title]
+    for lesson in course.lessons:
+        lines.append(f"  lesson {lesson.id}  {lesson.title:<32} {lesson.notebook.as_posix()}")
+        for e in lesson.exercises:
+            lines.append(f"    exercise {e.id:<16} {e.title:<38} {e.notebook.as_posix()}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Print the course outline from course.yaml")
+    parser.add_argument("--markdown", action="store_true", help="the README's table of lessons and exercises")
+    args = parser.parse_args(argv)
+    try:
+        course = load()
+    except ManifestError as exc:
+        print(f"manifest: {exc}", file=sys.stderr)
+        return 2
+    print(markdown_table(course) if args.markdown else outline(course))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
