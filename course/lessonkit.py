@@ -62,6 +62,9 @@ class CommandResult:
     def lines(self) -> list[str]:
         return self.output.splitlines()
 
+    def _ipython_display_(self) -> None:
+        """Already printed as it ran: a notebook shows nothing more for a cell's last `sh(...)`."""
+
 
 def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet: bool = False,
        timeout: float = 600, cwd: str | os.PathLike | None = None, input: str | None = None,
@@ -318,9 +321,9 @@ class Lesson:
             images=sorted(set(images)),
         )
 
-    def cleanup(self, *, quiet: bool = False) -> Resources:
+    def cleanup(self, *, quiet: bool = False) -> None:
         """Remove every container, network, volume and image carrying this lesson's label,
-        and the scratch folder. Returns what was removed."""
+        and the scratch folder, and say what went."""
         import docker.errors
 
         client = docker_client()
@@ -350,7 +353,6 @@ class Lesson:
         self._remove_scratch()
         if not quiet:
             print(f"lesson {self.id}: removed {removed.summary()} labelled {self.label_filter}")
-        return removed
 
     def _remove_scratch(self) -> None:
         if self._scratch is None or not self._scratch.exists():

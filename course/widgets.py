@@ -709,13 +709,12 @@ def recommend(needs: Needs) -> Recommendation:
 _DURATIONS = {"under a second": 0.5, "a few seconds": 5.0, "a few minutes": 180.0, "over 15 minutes": 1200.0}
 
 
-def deployment_helper(initial: Needs | None = None) -> Recommendation:
+def deployment_helper(initial: Needs | None = None) -> None:
     """Answer a few questions about a service; get a deployment option and the reasons."""
     needs = initial or Needs()
     if headless():
-        rec = recommend(needs)
-        print(f"Your answers: {needs}\n{rec.text()}")
-        return rec
+        print(f"Your answers: {needs}\n{recommend(needs).text()}")
+        return
     import ipywidgets as w
 
     style = {"description_width": "230px"}
@@ -749,7 +748,6 @@ def deployment_helper(initial: Needs | None = None) -> Recommendation:
         control.observe(update, names="value")
     update()
     _display(w.VBox([gpu, duration, traffic, stage, ops, model, answer]))
-    return recommend(needs)
 
 
 # --------------------------------------------------------------------------- permission calculator
