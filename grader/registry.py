@@ -1,0 +1,157 @@
+"""Exercises and their checks, registered by the modules of `grader.exercises`.
+
+A check is a small function `check(ctx) -> Passed` that raises `CheckFailed`
+(through `fail`) when the learner's work misses the expectation. It is
+registered on its exercise with its points, the checks it needs (a check whose
+prerequisite did not pass is skipped), and a hint that points at a lesson.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NoReturn
+
+from grader.errors import CheckFailed, UnknownExercise
+
+
+@dataclass(frozen=True)
+class Passed:
+    message: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+def passed(message: str, **evidence: Any) -> Passed:
+    return Passed(message, MappingProxyType(evidence))
+
+
+def fail(message: str, *, hint: str | None = None, notes: tuple[str, ...] | list[str] = (),
+         **evidence: Any) -> NoReturn:
+    raise CheckFailed(message, evidence, hint=hint, notes=tuple(notes))
+
+
+CheckFunction = Callable[[Any], Passed]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    points: float
+    summary: str          # what passing means, shown by `list` and in notebooks
+    hint: str             # what to do when it fails, ending with the lesson section
+    requires: tuple[str, ...]
+    run: CheckFunction
+
+
+@dataclass(frozen=True)
+class FixedNames:
+    """Resources a learner's run.sh creates under names the exercise fixes."""
+    containers: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.containers or self.volumes or self.networks)
+
+
+@functools.lru_cache(maxsize=1)
+def _course():
+    from course.manifest import load  # course.yaml: titles, deliverables, lessons (one source)
+    return load()
+
+
+class Exercise:
+    """One exercise: what it needs from the machine and its checks, in order.
+
+    Its title, deliverables and lesson come from the course manifest (course.yaml)."""
+
+    def __init__(self, id: str, *, needs: frozenset[str] = frozenset(),
+                 fixed_names: FixedNames = FixedNames()) -> None:
+        unknown = set(needs) - {"model", "service_image"}
+        if unknown:
+            raise ValueError(f"{id}: unknown needs {sorted(unknown)}")
+        course = _course()
+        try:
+            entry = course.exercise(id)
+        except KeyError:
+            raise ValueError(f"exercise {id} is not in course.yaml") from None
+        self.id = id
+        self.title = entry.title
+        self.deliverables = entry.deliverables        # the files the learner writes
+        self.lesson_path = course.lesson(entry.lesson).notebook.as_posix()
+        self.needs = frozenset(needs)
+        self.fixed_names = fixed_names
+        self.checks: list[CheckSpec] = []
+        self._context_factory: Callable[..., Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"Exercise({self.id!r}, {len(self.checks)} checks)"
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(c.points for c in self.checks))
+
+    def see(self, section: str) -> str:
+        return f"see {self.lesson_path}, section \u201c{section}\u201d"
+
+    def context(self, factory: Callable[..., Any]) -> Callable[..., Any]:
+        """Register `factory(session, workspace, environment) -> ctx`, the object checks receive."""
+        self._context_factory = factory
+        return factory
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        if self._context_factory is None:
+            raise TypeError(f"exercise {self.id} has no context factory")
+        return self._context_factory(*args, **kwargs)
+
+    def check(self, check_id: str, *, points: float, summary: str, hint: str, section: str,
+              requires: tuple[str, ...] = ()) -> Callable[[CheckFunction], CheckFunction]:
+        if any(c.id == check_id for c in self.checks):
+            raise ValueError(f"{self.id}: check {check_id} registered twice")
+        known = {c.id for c in self.checks}
+        missing = [r for r in requires if r not in known]
+        if missing:  # prerequisites come first, so running in order respects them
+            raise ValueError(f"{self.id}/{check_id}: prerequisites {missing} must be registered before it")
+        if points <= 0:
+            raise ValueError(f"{self.id}/{check_id}: points must be positive")
+
+        def register(func: CheckFunction) -> CheckFunction:
+            self.checks.append(CheckSpec(check_id, float(points), summary,
+                                         f"{hint} ({self.see(section)})", tuple(requires), func))
+            return func
+        return register
+
+
+_EXERCISES: dict[str, Exercise] = {}
+
+
+def register(exercise: Exercise) -> Exercise:
+    if exercise.id in _EXERCISES and _EXERCISES[exercise.id] is not exercise:
+        raise ValueError(f"exercise {exercise.id} registered twice")
+    _EXERCISES[exercise.id] = exercise
+    return exercise
+
+
+def _load_all() -> None:
+    """Import every module of grader.exercises: each registers its exercise."""
+    import grader.exercises as package
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+def all_exercises() -> list[Exercise]:
+    _load_all()
+    return [_EXERCISES[k] for k in sorted(_EXERCISES)]
+
+
+def get(exercise_id: str) -> Exercise:
+    _load_all()
+    try:
+        return _EXERCISES[exercise_id]
+    except KeyError:
+        known = ", ".join(sorted(_EXERCISES)) or "none"
+        raise UnknownExercise(f"no exercise {exercise_id!r} (known: {known})") from None

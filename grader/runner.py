@@ -1,0 +1,362 @@
+"""The grading session: the one owner of every build, container, volume and
+network a grading creates, including what the learner's run.sh creates.
+
+Everything is labelled `org.genai-course.managed=true` and
+`org.genai-course.session=<uuid>`; `cleanup()` runs in `finally` (also after a
+timeout, an exception, Ctrl-C or SIGTERM) and removes by label, plus the
+fixed-name resources the exercise names, which `claim()` has checked did not
+exist before. Nothing that existed before the session is removed.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import shutil
+import signal
+import socket
+import tarfile
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import docker.errors
+
+from grader.engine import BuildResult, Engine, run_bounded
+from grader.errors import ResourceInTheWay
+from grader.options import MANAGED_LABEL, SESSION_LABEL, GradingOptions
+from grader.registry import FixedNames
+
+SHIM_SOURCE = Path(__file__).with_name("docker_label_shim.sh")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    script: str
+    exit_code: int | None     # None: missing, or stopped at the time limit
+    output: str
+    timed_out: bool
+    duration_s: float
+    missing: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    def tail(self, lines: int = 15) -> str:
+        kept = [ln[:300] for ln in self.output.strip().splitlines()[-lines:]]
+        return "\n".join(kept) if kept else "(no output)"
+
+    def describe(self) -> str:
+        if self.missing:
+            return f"there is no {self.script} in the workspace"
+        if self.timed_out:
+            return (f"{self.script} did not finish within {self.duration_s:.0f} s (a `docker run` "
+                    f"without -d waits for the container to exit); last output:\n{self.tail()}")
+        if self.exit_code == 0:
+            return f"{self.script} exited 0 after {self.duration_s:.1f} s"
+        return f"{self.script} exited with status {self.exit_code}; last output:\n{self.tail()}"
+
+
+class GradingSession:
+    def __init__(self, engine: Engine, options: GradingOptions, name: str = "grading") -> None:
+        self.engine = engine
+        self.client = engine.client
+        self.options = options
+        self.id = uuid.uuid4().hex
+        self.name = name
+        self.labels = {MANAGED_LABEL: "true", SESSION_LABEL: self.id}
+        self._counter = itertools.count(1)
+        self._image_tags: list[str] = []
+        self._claimed = FixedNames()
+        self._volumes_before: set[str] = set()
+        self._tmpdirs: list[Path] = []
+        self.cleanup_errors: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> "GradingSession":
+        self._volumes_before = {v.name for v in self.client.volumes.list()}
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.cleanup()
+
+    def unique_name(self, what: str) -> str:
+        return f"genai-grader-{self.id[:12]}-{what}-{next(self._counter)}"
+
+    def tmpdir(self) -> Path:
+        path = Path(tempfile.mkdtemp(prefix="genai-grader-"))
+        self._tmpdirs.append(path)
+        return path
+
+    # -- fixed names -----------------------------------------------------------------------
+    def claim(self, names: FixedNames) -> None:
+        """Stop if a fixed name is taken; otherwise remember to remove it at the end."""
+        for name in names.containers:
+            if self._exists(self.client.containers, name):
+                raise ResourceInTheWay(
+                    f"a container named {name} already exists and was not created by this grading; "
+                    f"remove it with `docker rm -f {name}` (or `make clean` if a grading left it) and grade again")
+        for name in names.volumes:
+            if self._exists(self.client.volumes, name):
+                raise ResourceInTheWay(
+                    f"a volume named {name} already exists and may hold your data; the grader never "
+                    f"removes it: back it up if you need it, remove it with `docker volume rm {name}`, "
+                    f"and grade again")
+        for name in names.networks:
+            if self.client.networks.list(names=[name]) and any(
+                    n.name == name for n in self.client.networks.list(names=[name])):
+                raise ResourceInTheWay(
+                    f"a network named {name} already exists and was not created by this grading; "
+                    f"remove it with `docker network rm {name}` and grade again")
+        self._claimed = names
+
+    @staticmethod
+    def _exists(collection: Any, name: str) -> bool:
+        try:
+            collection.get(name)
+            return True
+        except docker.errors.NotFound:
+            return False
+
+    # -- builds ----------------------------------------------------------------------------
+    def build(self, context: Path, *, dockerfile: Path | None = None, no_cache: bool | None = None) -> BuildResult:
+        tag = f"genai-course/grading:{self.id[:12]}-{next(self._counter)}"
+        self._image_tags.append(tag)
+        return self.engine.build(context, tag=tag, labels=self.labels, timeout=self.options.build_timeout,
+                                 dockerfile=dockerfile,
+                                 no_cache=self.options.no_cache if no_cache is None else no_cache)
+
+    # -- containers, volumes, networks -------------------------------------------------------
+    def run(self, image: str, *, publish: int | None = None, **kwargs: Any) -> Any:
+        """Start a detached container with limits; `publish`: container port to put on 127.0.0.1."""
+        limits = self.options.limits
+        params: dict[str, Any] = dict(
+            detach=True, labels=dict(self.labels), name=self.unique_name("ctr"),
+            mem_limit=limits.memory, nano_cpus=limits.nano_cpus, pids_limit=limits.pids,
+            privileged=False, security_opt=["no-new-privileges"])
+        if publish is not None:
+            params["ports"] = {f"{publish}/tcp": ("127.0.0.1", free_port())}
+        params.update(kwargs)
+        return self.client.containers.run(image, **params)
+
+    def create(self, image: str, **kwargs: Any) -> Any:
+        """A container that is never started: a handle to read the image's files."""
+        params: dict[str, Any] = dict(labels=dict(self.labels), name=self.unique_name("files"),
+                                      command=["/grader-never-runs"], network_disabled=True)
+        params.update(kwargs)
+        return self.client.containers.create(image, **params)
+
+    def volume(self) -> Any:
+        return self.client.volumes.create(name=self.unique_name("vol"), labels=dict(self.labels))
+
+    @staticmethod
+    def host_port(container: Any, port: int) -> int:
+        container.reload()
+        bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+        return int(bindings[0]["HostPort"])
+
+    # -- image files -----------------------------------------------------------------------
+    @contextmanager
+    def files(self, image: str) -> Iterator["ImageFiles"]:
+        container = self.create(image)
+        try:
+            yield ImageFiles(self.client, container)
+        finally:
+            self._remove_container(container)
+
+    # -- the learner's run.sh ----------------------------------------------------------------
+    def run_script(self, workspace: Path, script: str, env: Mapping[str, str]) -> ScriptResult:
+        """`bash <script>` in the workspace, with `docker` wrapped so that what it creates is labelled."""
+        if not (workspace / script).is_file():
+            return ScriptResult(script, None, "", False, 0.0, missing=True)
+        real_docker = shutil.which("docker")
+        shim_dir = self.tmpdir()
+        shim = shim_dir / "docker"
+        shim.write_text(SHIM_SOURCE.read_text())
+        shim.chmod(0o755)
+        full_env = self.engine.cli_env({
+            **env,
+            "PATH": f"{shim_dir}:{self.engine.cli_env().get('PATH', '')}",
+            "GENAI_GRADER_REAL_DOCKER": real_docker or "docker",
+            "GENAI_GRADER_SESSION": self.id,
+        })
+        start = time.monotonic()
+        code, output, timed_out = run_bounded(["bash", script], cwd=workspace, env=full_env,
+                                              timeout=self.options.script_timeout)
+        return ScriptResult(script, code, output, timed_out, time.monotonic() - start)
+
+    # -- cleanup ---------------------------------------------------------------------------
+    def _remove_container(self, container: Any) -> None:
+        try:
+            container.remove(force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+
+    def cleanup(self) -> None:
+        with _signals_deferred():
+            self._cleanup()
+
+    def _cleanup(self) -> None:
+        client = self.client
+        label = f"{SESSION_LABEL}={self.id}"
+
+        def attempt(what: str, action: Any) -> None:
+            try:
+                action()
+            except docker.errors.NotFound:
+                pass
+            except Exception as exc:  # keep cleaning; report what stayed
+                self.cleanup_errors.append(f"{what}: {exc}")
+
+        containers = {c.id: c for c in client.containers.list(all=True, filters={"label": label})}
+        for name in self._claimed.containers:
+            try:
+                c = client.containers.get(name)
+                containers[c.id] = c
+            except docker.errors.NotFound:
+                pass
+        used_volumes = {m.get("Name") for c in containers.values()
+                        for m in c.attrs.get("Mounts", []) if m.get("Type") == "volume"}
+        for c in containers.values():
+            attempt(f"container {c.name}", lambda c=c: c.remove(force=True, v=True))
+
+        networks = {n.id: n for n in client.networks.list(filters={"label": label})}
+        for name in self._claimed.networks:
+            for n in client.networks.list(names=[name]):
+                if n.name == name:
+                    networks[n.id] = n
+        for n in networks.values():
+            attempt(f"network {n.name}", n.remove)
+
+        volume_names = {v.name for v in client.volumes.list(filters={"label": label})}
+        volume_names |= set(self._claimed.volumes)
+        volume_names |= {v for v in used_volumes if v and v not in self._volumes_before}
+        for name in volume_names:
+            attempt(f"volume {name}", lambda name=name: client.volumes.get(name).remove(force=True))
+
+        for tag in self._image_tags:
+            attempt(f"image {tag}", lambda tag=tag: client.images.remove(tag, force=True))
+        for image in client.images.list(filters={"label": label}):
+            attempt(f"image {image.short_id}", lambda image=image: client.images.remove(image.id, force=True))
+
+        for path in self._tmpdirs:
+            shutil.rmtree(path, ignore_errors=True)
+        self._tmpdirs.clear()
+
+
+class ImageFiles:
+    """Read files of an image through a created (never started) container."""
+
+    def __init__(self, client: Any, container: Any) -> None:
+        self.client = client
+        self.container = container
+
+    def stat(self, path: str) -> dict | None:
+        try:
+            stream, stat = self.client.api.get_archive(self.container.id, path)
+        except docker.errors.NotFound:
+            return None
+        close = getattr(stream, "close", None)
+        if close:
+            close()
+        return stat
+
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    def file_count(self, path: str, stop_at: int = 1) -> int:
+        """How many regular files lie under `path` (counting stops at `stop_at`; the archive streams)."""
+        try:
+            stream, _ = self.client.api.get_archive(self.container.id, path)
+        except docker.errors.NotFound:
+            return 0
+        count = 0
+        try:
+            with tarfile.open(fileobj=_StreamReader(stream), mode="r|") as tar:
+                for member in tar:
+                    if member.isfile():
+                        count += 1
+                        if count >= stop_at:
+                            break
+        except tarfile.TarError:
+            pass
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+        return count
+
+    def read_text(self, path: str, limit: int = 1_000_000) -> str | None:
+        try:
+            stream, _ = self.client.api.get_archive(self.container.id, path)
+        except docker.errors.NotFound:
+            return None
+        data = io.BytesIO()
+        for chunk in stream:
+            data.write(chunk)
+            if data.tell() > limit + 10_240:
+                break
+        data.seek(0)
+        try:
+            with tarfile.open(fileobj=data) as tar:
+                member = next((m for m in tar.getmembers() if m.isfile()), None)
+                if member is None:
+                    return None
+                handle = tar.extractfile(member)
+                return handle.read(limit).decode("utf-8", errors="replace") if handle else None
+        except tarfile.TarError:
+            return None
+
+
+class _StreamReader(io.RawIOBase):
+    """A file object over the chunks docker-py yields, for tarfile's streaming mode."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:  # type: ignore[override]
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Finish cleaning up even if Ctrl-C or SIGTERM arrives again meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if received:
+            raise KeyboardInterrupt

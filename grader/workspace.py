@@ -1,0 +1,95 @@
+"""Exercise workspaces: the starter files, plus files shared with service/.
+
+The service's source has one home, service/. Exercises whose workspace holds
+the service (03, and later 05-08) get copies of those files: `python -m grader
+sync` puts them into exercises/<id>/ where they are missing (the copies are
+git-ignored), and `materialize` assembles a complete workspace elsewhere
+(starter + shared files + optionally the reference solution) for tests.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from grader.options import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
+
+# exercise id -> {path in the workspace: path in the repository}
+SHARED_FILES: dict[str, dict[str, str]] = {
+    "03-permissions": {"app": "service/app", "requirements.txt": "service/requirements.txt"},
+}
+
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
+
+
+def starter_dir(exercise_id: str) -> Path:
+    return EXERCISES_DIR / exercise_id
+
+
+def solution_dir(exercise_id: str) -> Path:
+    return SOLUTIONS_DIR / exercise_id
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if src.is_dir():
+        shutil.copytree(src, dest, ignore=_IGNORED, dirs_exist_ok=True)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+
+
+def overlay(src: Path, dest: Path) -> None:
+    """Copy the files of `src` over `dest` (a solution, or a test fixture over a solution)."""
+    for item in sorted(src.iterdir()):
+        _copy(item, dest / item.name)
+
+
+def shared_sources(exercise_id: str) -> dict[str, Path]:
+    """The shared files of an exercise, as {workspace path: source path}; raises if a source is missing."""
+    shared = {}
+    for rel, source in SHARED_FILES.get(exercise_id, {}).items():
+        path = REPO_ROOT / source
+        if not path.exists():
+            raise FileNotFoundError(f"{source} is missing: the workspace of {exercise_id} needs it")
+        shared[rel] = path
+    return shared
+
+
+def materialize(exercise_id: str, dest: Path, with_solution: bool = False) -> Path:
+    """Assemble a workspace in `dest`: starter files, shared files, and the solution on top if asked."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    shared = shared_sources(exercise_id)
+    starter = starter_dir(exercise_id)
+    if not starter.is_dir():
+        raise FileNotFoundError(f"no starter files for {exercise_id} in {starter}")
+    for item in sorted(starter.iterdir()):
+        if item.name in shared or item.name == ".ipynb_checkpoints":
+            continue  # shared copies in the starter folder may be stale: take the source
+        _copy(item, dest / item.name)
+    for rel, source in shared.items():
+        _copy(source, dest / rel)
+    if with_solution:
+        overlay(solution_dir(exercise_id), dest)
+    return dest
+
+
+def sync(exercise_ids: list[str] | None = None, force: bool = False) -> list[Path]:
+    """Copy shared files into exercises/<id>/ where they are missing (all of them with force)."""
+    created = []
+    for exercise_id, files in SHARED_FILES.items():
+        if exercise_ids is not None and exercise_id not in exercise_ids:
+            continue
+        for rel, source in shared_sources(exercise_id).items():
+            target = starter_dir(exercise_id) / rel
+            if target.exists() and not force:
+                continue
+            if target.is_dir() and force:
+                shutil.rmtree(target)
+            _copy(source, target)
+            created.append(target)
+    return created
+
+
+def missing_shared(exercise_id: str, workspace: Path) -> list[str]:
+    return [rel for rel in SHARED_FILES.get(exercise_id, {}) if not (workspace / rel).exists()]
