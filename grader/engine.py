@@ -32,6 +32,7 @@ class BuildStep:
     instruction: str      # "RUN pip install ..."
     cached: bool
     failed: bool
+    finished: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,15 @@ class BuildResult:
         """The lines that explain a failed build: the failing step's last output and the error."""
         lines = self.log.splitlines()
         failed = [s.number for s in self.steps if s.failed]
+        if self.timed_out:  # the steps still running when the build was stopped
+            failed = [s.number for s in self.steps if not s.finished] or failed
         picked: list[str] = []
         if failed:
             prefix = f"#{failed[0]} "
             step_lines = [ln for ln in lines if ln.startswith(prefix)]
             picked = step_lines[:1] + step_lines[1:][-(max_lines - 6):]
+            if self.timed_out:
+                picked.append(f"(step #{failed[0]} was still running when the build was stopped)")
         errors = [ln for ln in lines if ln.startswith(("ERROR", "error:", "failed to solve"))
                   or "failed to solve" in ln]
         picked += [ln for ln in errors if ln not in picked]
@@ -74,7 +79,7 @@ def parse_build_steps(log: str) -> tuple[BuildStep, ...]:
         if s:
             status.setdefault(int(s.group("num")), set()).add(s.group("status"))
     return tuple(BuildStep(n, where, instruction, "CACHED" in status.get(n, set()),
-                           "ERROR" in status.get(n, set()))
+                           "ERROR" in status.get(n, set()), bool(status.get(n, set()) - {"CANCELED"}))
                  for n, (where, instruction) in sorted(headers.items()))
 
 
