@@ -67,12 +67,13 @@ class CommandResult:
 
 
 def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet: bool = False,
-       timeout: float = 600, cwd: str | os.PathLike | None = None, input: str | None = None,
-       env: dict[str, str] | None = None) -> CommandResult:
+       tail: int | None = None, timeout: float = 600, cwd: str | os.PathLike | None = None,
+       input: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
     """Run `command` in bash and print it as a terminal would (``$ command`` then its output).
 
     A non-zero exit raises CommandFailed (unless check=False). Where a lesson shows a
     command that *should* fail, expect_failure=True turns success into the error instead.
+    `tail` prints only the last lines of a long output (a traceback's last line says it all).
     """
     if not quiet:
         print(f"$ {command}", flush=True)
@@ -85,7 +86,10 @@ def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet:
         raise CommandFailed(f"`{command}` did not finish within {timeout:.0f} s") from exc
     result = CommandResult(command, proc.returncode, proc.stdout.rstrip("\n"), time.monotonic() - started)
     if not quiet and result.output:
-        print(result.output, flush=True)
+        lines = result.lines
+        if tail is not None and len(lines) > tail:
+            lines = [f"[... {len(lines) - tail} more lines]"] + lines[-tail:]
+        print("\n".join(lines), flush=True)
     if expect_failure:
         if result.ok:
             raise CommandFailed(f"`{command}` was expected to fail, but it succeeded")
