@@ -258,7 +258,7 @@ def _is_local(host_ip: str) -> bool:
         return False
 
 
-def check_localhost_only(attrs_by_name: dict[str, dict]) -> Passed:
+def published_ports_are_local(attrs_by_name: dict[str, dict]) -> Passed:
     """Every published port of these containers is bound to 127.0.0.1 (or ::1)."""
     exposed, local = [], []
     for name, attrs in attrs_by_name.items():
@@ -280,5 +280,5 @@ def names_list(items: Iterable[str]) -> str:
     return ", ".join(items) if items else "none"
 
 
-__all__ = ["DockerfileContext", "ImageInfo", "ScriptContext", "check_builds", "check_localhost_only",
+__all__ = ["DockerfileContext", "ImageInfo", "ScriptContext", "check_builds", "published_ports_are_local",
            "is_root_user", "memoized", "published_bindings", "publishing_problem", "static"]
