@@ -359,15 +359,22 @@ class Lesson:
             print(f"lesson {self.id}: removed {removed.summary()} labelled {self.label_filter}")
 
     def _remove_scratch(self) -> None:
-        if self._scratch is None or not self._scratch.exists():
+        if self._scratch is not None:
+            self.remove_tree(self._scratch)
+        self._scratch = None
+
+    def remove_tree(self, path: Path) -> None:
+        """Delete a scratch folder, also where containers left files only root may delete."""
+        if not path.exists():
             return
         try:
-            shutil.rmtree(self._scratch)
+            shutil.rmtree(path)
         except PermissionError:
-            # Files a root container wrote into a bind mount: only root may delete them.
-            subprocess.run(["docker", "run", "--rm", "--label", f"{MANAGED_LABEL}=true",
-                            "--label", f"{LESSON_LABEL}={self.id}", "-v", f"{self._scratch}:/scratch",
+            subprocess.run(["docker", "run", "--rm", *self.flags.split(), "-v", f"{path}:/scratch",
                             HELPER_IMAGE, "sh", "-c", "rm -rf /scratch/* /scratch/.[!.]*"],
                            check=True, capture_output=True)
-            shutil.rmtree(self._scratch)
-        self._scratch = None
+            shutil.rmtree(path)
+
+    def scratch_folders(self) -> set[Path]:
+        """Every scratch folder of this lesson in the temp directory (from any kernel)."""
+        return set(Path(tempfile.gettempdir()).glob(f"{self.prefix}*"))
