@@ -1,0 +1,22 @@
+"""The image's HEALTHCHECK: exit 0 when GET /health answers 200. Standard library only (no curl)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import urllib.error
+import urllib.request
+
+
+def main() -> int:
+    url = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return 0 if response.status == 200 else 1
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"healthcheck: {url}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
