@@ -74,20 +74,26 @@ def materialize(exercise_id: str, dest: Path, with_solution: bool = False) -> Pa
     return dest
 
 
-def sync(exercise_ids: list[str] | None = None, force: bool = False) -> list[Path]:
-    """Copy shared files into exercises/<id>/ where they are missing (all of them with force)."""
+def fill_shared(exercise_id: str, dest: Path, force: bool = False) -> list[Path]:
+    """Copy the exercise's shared files into `dest` where they are missing (all of them with force)."""
     created = []
-    for exercise_id, files in SHARED_FILES.items():
-        if exercise_ids is not None and exercise_id not in exercise_ids:
+    for rel, source in shared_sources(exercise_id).items():
+        target = Path(dest) / rel
+        if target.exists() and not force:
             continue
-        for rel, source in shared_sources(exercise_id).items():
-            target = starter_dir(exercise_id) / rel
-            if target.exists() and not force:
-                continue
-            if target.is_dir() and force:
-                shutil.rmtree(target)
-            _copy(source, target)
-            created.append(target)
+        if target.is_dir() and force:
+            shutil.rmtree(target)
+        _copy(source, target)
+        created.append(target)
+    return created
+
+
+def sync(exercise_ids: list[str] | None = None, force: bool = False) -> list[Path]:
+    """`python -m grader sync`: fill exercises/<id>/ with its shared files (they are git-ignored)."""
+    created = []
+    for exercise_id in SHARED_FILES:
+        if exercise_ids is None or exercise_id in exercise_ids:
+            created += fill_shared(exercise_id, starter_dir(exercise_id), force)
     return created
 
 

@@ -38,14 +38,14 @@ exercise.context(FirstImageContext)
 
 exercise.check("builds", points=2, summary="the Dockerfile builds",
                hint="Read the build output above: it names the step that failed and why.",
-               section="Writing a Dockerfile")(check_builds)
+               section="A first Dockerfile")(check_builds)
 
 
 @exercise.check("pinned_base", points=1,
                 summary="every FROM names an explicit tag or digest, never latest or none",
                 hint="Name an exact tag, such as `FROM python:3.11-slim` (or a digest): without one, or with "
                      "`latest`, the base image changes under you from one build to the next.",
-                section="Base images and tags")
+                section="Why overwriting `latest` hurts")
 def check_pinned_base(ctx: FirstImageContext):
     df = ctx.parsed
     problems = static.unpinned_bases(df)
@@ -61,7 +61,7 @@ def check_pinned_base(ctx: FirstImageContext):
                 summary="the final stage is based on a slim, alpine or distroless variant",
                 hint="Start the final stage from a small variant such as `python:3.11-slim`: the full image "
                      "carries compilers and tools your service never uses.",
-                section="Choosing a small base image")
+                section="A first Dockerfile")
 def check_slim_base(ctx: FirstImageContext):
     df = ctx.parsed
     base, stage = static.final_base(df)
@@ -77,7 +77,7 @@ def check_slim_base(ctx: FirstImageContext):
 @exercise.check("exposes_port", points=1, summary="the image config exposes 8000/tcp",
                 hint="Add `EXPOSE 8000`: it documents the port in the image, so that `docker run -P` and "
                      "readers know where the service listens.",
-                section="Ports: EXPOSE and publishing", requires=("builds",))
+                section="A first Dockerfile", requires=("builds",))
 def check_exposes_port(ctx: FirstImageContext):
     ports = ctx.image.exposed_ports
     if f"{APP_PORT}/tcp" in ports:
@@ -89,7 +89,7 @@ def check_exposes_port(ctx: FirstImageContext):
                 hint='Write `CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]`: in exec '
                      "form the server is PID 1 and receives `docker stop`'s SIGTERM; in shell form /bin/sh "
                      "gets it and the server is killed after a 10 s wait.",
-                section="CMD and ENTRYPOINT")
+                section="A first Dockerfile")
 def check_exec_form(ctx: FirstImageContext):
     df = ctx.parsed
     commands = static.effective_commands(df)
@@ -114,7 +114,7 @@ def check_exec_form(ctx: FirstImageContext):
                 hint="Run uvicorn on all interfaces and port 8000 (`--host 0.0.0.0 --port 8000`): inside a "
                      "container 127.0.0.1 is the container's own loopback, which a published port never "
                      "reaches. Try it: `docker run --rm -p 127.0.0.1:8000:8000 <image>`.",
-                section="Running a container and publishing a port", requires=("builds",))
+                section="A first Dockerfile", requires=("builds",))
 def check_serves_http(ctx: FirstImageContext):
     container = ctx.session.run(ctx.image.id, publish=APP_PORT)
     try:
@@ -134,7 +134,7 @@ def check_serves_http(ctx: FirstImageContext):
                 hint="Use `pip install --no-cache-dir -r requirements.txt` (or a BuildKit cache mount, "
                      "`RUN --mount=type=cache,target=/root/.cache/pip pip install ...`): pip's download cache "
                      "is useless in an image and only makes it bigger.",
-                section="Keeping images small", requires=("builds",))
+                section="Layers and the union filesystem", requires=("builds",))
 def check_no_pip_cache(ctx: FirstImageContext):
     installs = static.pip_installs(ctx.parsed)
     leaky = [p for p in installs if p.leaves_cache]
@@ -156,7 +156,7 @@ def check_no_pip_cache(ctx: FirstImageContext):
                 hint="Copy requirements.txt and install the dependencies before copying the code (`COPY "
                      "requirements.txt .`, `RUN pip install ...`, then `COPY app/ app/`): a COPY that brings "
                      "in the code before the install makes every code change reinstall everything.",
-                section="Layer order and the build cache", requires=("builds",))
+                section="Layers and the union filesystem", requires=("builds",))
 def check_deps_before_code(ctx: FirstImageContext):
     if not (ctx.workspace / CODE_FILE).is_file():
         fail(f"there is no {CODE_FILE} in the workspace to change")

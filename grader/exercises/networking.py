@@ -61,7 +61,7 @@ exercise.context(NetworkingContext)
                 hint=f"Create the network in run.sh: `docker network create --driver bridge {NETWORK}`. On a "
                      f"user-defined bridge, containers find each other by name; on the default bridge they "
                      f"cannot.",
-                section="User-defined bridge networks")
+                section="A user-defined bridge: names, and isolation")
 def check_user_defined_bridge(ctx: NetworkingContext):
     net = ctx.network()
     driver = net.attrs.get("Driver")
@@ -80,7 +80,7 @@ def check_user_defined_bridge(ctx: NetworkingContext):
                 hint=f"Start the service with `--network {NETWORK}` rather than connecting it afterwards: "
                      f"`docker run` without --network also attaches it to the default bridge, where every "
                      f"other container can reach it.",
-                section="Attaching containers to a network", requires=("user_defined_bridge",))
+                section="A user-defined bridge: names, and isolation", requires=("user_defined_bridge",))
 def check_service_attached(ctx: NetworkingContext):
     service = ctx.container(SERVICE)
     networks = ctx.networks_of(service)
@@ -98,7 +98,7 @@ def check_service_attached(ctx: NetworkingContext):
                 hint=f"Put both containers on {NETWORK} (`--network {NETWORK}`) and keep {CLIENT} running with a "
                      f"long-running command (e.g. `--entrypoint sleep \"$IMAGE\" infinity`); Docker's embedded "
                      f"DNS then resolves {SERVICE} by its name.",
-                section="Name resolution between containers", requires=("user_defined_bridge",))
+                section="A user-defined bridge: names, and isolation", requires=("user_defined_bridge",))
 def check_dns_by_name(ctx: NetworkingContext):
     client = ctx.container(CLIENT)
     ctx.container(SERVICE)
@@ -122,7 +122,7 @@ def check_dns_by_name(ctx: NetworkingContext):
 @exercise.check("localhost_only", points=2, summary="every published port is bound to 127.0.0.1",
                 hint='Publish on the loopback address only: `-p 127.0.0.1:"$PORT":8000`; the client and the '
                      "batch container need no published port at all.",
-                section="Publishing ports safely")
+                section="From the host: publish ports, on 127.0.0.1")
 def check_localhost_only(ctx: NetworkingContext):
     attrs = {}
     for name in (SERVICE, CLIENT, BATCH):
@@ -137,7 +137,7 @@ def check_localhost_only(ctx: NetworkingContext):
 @exercise.check("isolated_batch", points=2, summary="genai-batch runs with network mode none",
                 hint=f"Start the batch container with `--network none`: a job that reads files and writes "
                      f"results needs no network, and without one it can neither leak data nor be reached.",
-                section="The none network")
+                section="No network at all")
 def check_isolated_batch(ctx: NetworkingContext):
     batch = ctx.container(BATCH)
     mode = (batch.attrs.get("HostConfig") or {}).get("NetworkMode")

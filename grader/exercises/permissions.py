@@ -152,14 +152,14 @@ exercise.context(PermissionsContext)
 
 exercise.check("builds", points=2, summary="the Dockerfile builds",
                hint="Read the build output above: it names the step that failed and why.",
-               section="Creating a user in a Dockerfile")(check_builds)
+               section="A non-root user in the image")(check_builds)
 
 
 @exercise.check("non_root", points=2,
                 summary="the image's user is not root and the service process runs with a non-zero uid",
                 hint="Create a user and switch to it with `USER` after the steps that need root (installs), "
                      "so the server and anything that breaks into it run without root's powers.",
-                section="Running as a non-root user", requires=("builds",))
+                section="A non-root user in the image", requires=("builds",))
 def check_non_root(ctx: PermissionsContext):
     user = ctx.image.user
     if is_root_user(user):
@@ -179,7 +179,7 @@ def check_non_root(ctx: PermissionsContext):
                 hint=f"Create the group and the user with fixed ids, e.g. `groupadd --gid {USER_GID} "
                      f"{USER_NAME}` and `useradd --uid {USER_UID} --gid {USER_GID} ... {USER_NAME}`: fixed "
                      f"ids keep file ownership on volumes stable from one build to the next.",
-                section="Creating a user in a Dockerfile", requires=("non_root",))
+                section="A non-root user in the image", requires=("non_root",))
 def check_user_ids(ctx: PermissionsContext):
     facts = ctx.probe
     user = facts.get("user")
@@ -192,7 +192,7 @@ def check_user_ids(ctx: PermissionsContext):
 @exercise.check("no_login_shell", points=1, summary="that user's shell is nologin",
                 hint="Give the user no login shell (`--shell /usr/sbin/nologin`): a service account never "
                      "logs in, and an intruder gets no shell from it.",
-                section="Creating a user in a Dockerfile", requires=("non_root",))
+                section="A non-root user in the image", requires=("non_root",))
 def check_no_login_shell(ctx: PermissionsContext):
     facts = ctx.probe
     user = facts.get("user")
@@ -208,7 +208,7 @@ def check_no_login_shell(ctx: PermissionsContext):
 @exercise.check("code_read_only", points=1, summary="the runtime user cannot write the application code",
                 hint="Leave the code owned by root (a plain `COPY app/ app/`, no `--chown`, no `chown -R`): "
                      "if the service's user can change its own code, so can anyone who takes over the service.",
-                section="Who owns the files", requires=("non_root",))
+                section="File modes, `chmod` and `chown`", requires=("non_root",))
 def check_code_read_only(ctx: PermissionsContext):
     facts = ctx.probe
     app = facts.get("app")
@@ -228,7 +228,7 @@ def check_code_read_only(ctx: PermissionsContext):
                 hint=f"Create {DATA_DIR} in the image and give it to the runtime user (`mkdir -p {DATA_DIR} && "
                      f"chown {USER_NAME}:{USER_NAME} {DATA_DIR}`, as root, before `USER`): a fresh named volume "
                      f"starts as a copy of the image's folder, owner included.",
-                section="Volumes and file ownership", requires=("non_root",))
+                section="Volumes and bind mounts meet the non-root user", requires=("non_root",))
 def check_data_writable(ctx: PermissionsContext):
     facts = ctx.probe
     data = facts["data"]
@@ -244,7 +244,7 @@ def check_data_writable(ctx: PermissionsContext):
 @exercise.check("serves_http", points=1, summary="the service answers GET /health",
                 hint="Start the service with `uvicorn app.main:app --host 0.0.0.0 --port 8000` (exec form), "
                      "and check its logs: `docker logs <container>`.",
-                section="Running as a non-root user", requires=("builds",))
+                section="A non-root user in the image", requires=("builds",))
 def check_serves_http(ctx: PermissionsContext):
     container, took = ctx.service
     return passed(f"GET /health answered 200 after {took:.1f} s (model at /models read-only, fresh volume at "

@@ -56,7 +56,7 @@ def _describe_mount(m: dict | None) -> str:
                 hint=f"Start the service detached (`docker run -d --name {CONTAINER} ...`) from \"$IMAGE\" and "
                      f"publish port 8000 on 127.0.0.1:\"$PORT\"; run `bash run.sh` yourself and read "
                      f"`docker logs {CONTAINER}`.",
-                section="Running the service with its storage")
+                section="Exercise")
 def check_runs(ctx: StorageContext):
     started = ctx.started
     return passed(f"run.sh exited 0 and {CONTAINER} answered GET /health after {started['ready_after_s']:.1f} s",
@@ -80,7 +80,7 @@ def check_named_volume(ctx: StorageContext):
                         "run.sh again",
                 hint=f"Keep the data on the named volume and let run.sh reuse it: never remove or recreate "
                      f"{VOLUME} in run.sh (`docker volume create` is harmless when it exists).",
-                section="Data that outlives its container", requires=("runs",))
+                section="Named volumes", requires=("runs",))
 def check_data_persists(ctx: StorageContext):
     base = f"http://127.0.0.1:{ctx.port}"
     text = f"grader persistence probe {ctx.session.id[:12]}"
@@ -116,7 +116,7 @@ def check_data_persists(ctx: StorageContext):
 @exercise.check("tmpfs_cache", points=1, summary="/cache is a tmpfs mount",
                 hint="Add `--tmpfs /cache`: scratch files then live in memory, vanish with the container and "
                      "never reach the disk.",
-                section="tmpfs mounts", requires=("runs",))
+                section="tmpfs: memory only", requires=("runs",))
 def check_tmpfs_cache(ctx: StorageContext):
     attrs = ctx.started["attrs"]
     tmpfs = (attrs.get("HostConfig") or {}).get("Tmpfs") or {}
@@ -130,7 +130,7 @@ def check_tmpfs_cache(ctx: StorageContext):
                 hint='Bind-mount the model read-only: `--mount type=bind,source="$MODELS_DIR",target=/models,'
                      'readonly` (or `-v "$MODELS_DIR":/models:ro`): the service only reads it, and a '
                      "compromised service must not be able to swap the model.",
-                section="Bind mounts", requires=("runs",))
+                section="Bind mounts: the host's own files", requires=("runs",))
 def check_models_read_only(ctx: StorageContext):
     m = ctx.mount("/models")
     expected_source = os.path.realpath(str(ctx.environment.models_dir))
@@ -147,6 +147,6 @@ def check_models_read_only(ctx: StorageContext):
 @exercise.check("localhost_only", points=1, summary="every published port is bound to 127.0.0.1",
                 hint='Publish on the loopback address only: `-p 127.0.0.1:"$PORT":8000`. Without an address, '
                      "Docker opens the port on every interface and its firewall rules bypass the host's.",
-                section="Publishing ports safely", requires=("runs",))
+                section="Exercise", requires=("runs",))
 def check_localhost_only(ctx: StorageContext):
     return published_ports_are_local({CONTAINER: ctx.started["attrs"]})

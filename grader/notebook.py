@@ -1,0 +1,188 @@
+"""The grader inside exercise notebooks.
+
+- `check_points(exercise, check)`: the body of an autograded cell. It prints the
+  check's verdict, message and hint on stdout (nbgrader gives 0 points to a cell
+  that writes to stderr) and returns the points earned: nbgrader reads a numeric
+  result as partial credit.
+- The grading runs once per kernel and workspace, and again only when a file of
+  the workspace changes (the notebook itself aside).
+- `check_my_work(exercise)`: a "Check my work" button that grades afresh and shows
+  the table; where no front end can draw a widget it prints the table instead.
+
+The workspace is the notebook's folder, the kernel's working directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from grader import reporters, workspace as workspaces
+from grader.errors import CannotGrade
+from grader.grading import grade
+from grader.options import GradingOptions
+from grader.results import ExerciseReport
+
+_IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git", ".venv"}
+_CACHE: dict[tuple[str, str], tuple[str, ExerciseReport]] = {}
+
+
+def fingerprint(folder: Path) -> str:
+    """Changes when a file of the workspace changes (notebooks excluded: running them saves them)."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in _IGNORED_DIRS)
+        for name in sorted(files):
+            if name.endswith(".ipynb"):
+                continue
+            path = Path(root, name)
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            digest.update(f"{path.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def forget() -> None:
+    """Drop the results kept in this kernel, so that the next cell grades afresh."""
+    _CACHE.clear()
+
+
+def _workspace(path: str | os.PathLike | None) -> Path:
+    return Path(path).resolve() if path is not None else Path.cwd().resolve()
+
+
+def report_for(exercise_id: str, workspace: str | os.PathLike | None = None, refresh: bool = False) -> ExerciseReport:
+    """The report for the workspace, graded now or reused from this kernel if nothing changed."""
+    folder = _workspace(workspace)
+    missing = workspaces.missing_shared(exercise_id, folder)
+    if missing and folder.is_dir():
+        workspaces.fill_shared(exercise_id, folder)  # the service's files the workspace builds on
+    key = (exercise_id, str(folder))
+    stamp = fingerprint(folder) if folder.is_dir() else ""
+    cached = _CACHE.get(key)
+    if cached and cached[0] == stamp and not refresh:
+        return cached[1]
+    print(f"grading {exercise_id} in {folder} ...", flush=True)
+    report = grade(exercise_id, folder, options=GradingOptions.from_env(),
+                   announce=lambda line: print(line, flush=True))
+    _CACHE[key] = (stamp, report)
+    return report
+
+
+def check_points(exercise_id: str, check_id: str, workspace: str | os.PathLike | None = None) -> float:
+    """Print one check's verdict and return its points (the last expression of an autograded cell)."""
+    with contextlib.redirect_stderr(sys.stdout):  # stderr output would zero the cell in nbgrader
+        try:
+            report = report_for(exercise_id, workspace)
+        except CannotGrade as exc:
+            print(exc.line)
+            raise CannotGrade(str(exc)) from None
+    result = report.check(check_id)
+    print(reporters.render_for_cell(result))
+    return float(result.points)
+
+
+def show_checks(exercise_id: str) -> None:
+    """Print what the exercise grades: each check, its points, when it passes."""
+    from grader.registry import get
+    print(reporters.render_checks_list(get(exercise_id)))
+
+
+def try_script(exercise_id: str, workspace: str | os.PathLike | None = None) -> None:
+    """Run the workspace's run.sh as the grader does, show what it created, then remove it all.
+
+    Nothing is left behind, so a grading that follows finds the fixed names free."""
+    from grader.engine import Engine
+    from grader.exercises._common import ScriptContext
+    from grader.grading import prepare_environment
+    from grader.lock import grading_lock
+    from grader.registry import get
+    from grader.runner import GradingSession
+
+    exercise = get(exercise_id)
+    folder = _workspace(workspace)
+    options = GradingOptions.from_env()
+    with contextlib.redirect_stderr(sys.stdout):
+        try:
+            engine = Engine.connect()
+            environment = prepare_environment(exercise, engine, options)
+            with grading_lock(options.lock_timeout, announce=print), \
+                    GradingSession(engine, options, f"try-{exercise_id}") as session:
+                session.claim(exercise.fixed_names)
+                ctx = ScriptContext(session, folder, environment)
+                print(f"$ IMAGE={ctx.variables['IMAGE']} PORT={ctx.port} MODELS_DIR=... bash run.sh")
+                print(ctx.first_run.output.rstrip() or "(no output)")
+                print(ctx.first_run.describe().splitlines()[0])
+                print(_describe_created(engine, exercise.fixed_names))
+            print("(removed again, so that the grading finds the names free)")
+        except CannotGrade as exc:
+            print(exc.line)
+
+
+def _describe_created(engine, names) -> str:
+    import docker.errors
+
+    lines = []
+    for name in names.networks:
+        found = [n for n in engine.client.networks.list(names=[name]) if n.name == name]
+        lines.append(f"network {name}: " + (f"driver {found[0].attrs['Driver']}" if found else "not created"))
+    for name in names.containers:
+        try:
+            c = engine.client.containers.get(name)
+        except docker.errors.NotFound:
+            lines.append(f"container {name}: not created")
+            continue
+        ports = ", ".join(f"{p} -> {b['HostIp'] or '0.0.0.0'}:{b['HostPort']}"
+                          for p, bs in (c.attrs["NetworkSettings"]["Ports"] or {}).items() for b in bs or [])
+        mounts = ", ".join(f"{m['Destination']} ({m['Type']} {m.get('Name') or m.get('Source', '')}"
+                           f"{'' if m.get('RW', True) else ', read-only'})" for m in c.attrs.get("Mounts") or [])
+        tmpfs = ", ".join(f"{path} (tmpfs)" for path in (c.attrs["HostConfig"].get("Tmpfs") or {}))
+        networks = ", ".join(c.attrs["NetworkSettings"].get("Networks") or {}) or \
+            c.attrs["HostConfig"].get("NetworkMode")
+        lines.append(f"container {name}: {c.status}; networks: {networks}; ports: {ports or 'none'}; "
+                     f"mounts: {', '.join(x for x in (mounts, tmpfs) if x) or 'none'}")
+    return "\n".join(lines)
+
+
+def _headless() -> bool:
+    from course.widgets import headless  # one rule for every widget of the course
+    return headless()
+
+
+def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
+    """A "Check my work" button; prints the table instead where no widget can be shown."""
+    def run() -> None:
+        with contextlib.redirect_stderr(sys.stdout):
+            try:
+                report = report_for(exercise_id, workspace, refresh=True)
+            except CannotGrade as exc:
+                print(exc.line)
+                return
+        print(reporters.render_table(report))
+
+    if _headless():
+        run()
+        return None
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    button = widgets.Button(description="Check my work", icon="check", button_style="primary")
+    output = widgets.Output(layout={"border": "1px solid #ddd", "padding": "4px"})
+
+    def on_click(_button) -> None:
+        button.disabled = True
+        output.clear_output()
+        with output:
+            try:
+                run()
+            finally:
+                button.disabled = False
+
+    button.on_click(on_click)
+    display(widgets.VBox([button, output]))
+    return None
