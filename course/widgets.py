@@ -759,7 +759,7 @@ _WHAT = (("r", "read"), ("w", "write"), ("x", "execute"))
 def _octal_digits(mode: str | int) -> str:
     if isinstance(mode, int):
         if not 0 <= mode <= 0o777:
-            raise ValueError(f"mode {mode:o} is outside 000-777")
+            raise ValueError(f"mode {mode:o} is outside 000-777: use three octal digits, like 755 or 640")
         return f"{mode:03o}"
     text = str(mode).strip().lower().removeprefix("0o")
     if len(text) == 4 and text[0] == "0":

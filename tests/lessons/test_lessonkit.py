@@ -1,0 +1,116 @@
+"""Do the lessons' shared helpers run commands visibly, wait without guessing, and clean up
+exactly what a lesson labelled?"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+
+from course.lessonkit import CommandFailed, Lesson, WaitTimeout, sh, wait_for, wait_http
+
+
+def test_sh_prints_the_command_then_its_output(capsys):
+    """Does sh show `$ command` and the output, as a terminal would?"""
+    result = sh("echo out; echo err >&2")
+    assert result.ok and result.lines == ["out", "err"]
+    assert capsys.readouterr().out == "$ echo out; echo err >&2\nout\nerr\n"
+
+
+def test_sh_raises_on_failure_and_on_unexpected_success():
+    """Is a failing command an error, and a command expected to fail an error when it succeeds?"""
+    with pytest.raises(CommandFailed, match="exit status 3"):
+        sh("exit 3", quiet=True)
+    assert sh("exit 3", expect_failure=True, quiet=True).returncode == 3
+    with pytest.raises(CommandFailed, match="expected to fail"):
+        sh("true", expect_failure=True, quiet=True)
+    assert not sh("false", check=False, quiet=True).ok
+
+
+def test_sh_tail_shortens_long_output(capsys):
+    """Does tail= keep the last lines and say how many were left out?"""
+    sh("seq 1 10", tail=2)
+    assert capsys.readouterr().out.splitlines()[1:] == ["[... 8 more lines]", "9", "10"]
+
+
+def test_sh_times_out_instead_of_hanging():
+    """Does a hanging command fail after its timeout?"""
+    with pytest.raises(CommandFailed, match="did not finish within 1 s"):
+        sh("sleep 30", timeout=1, quiet=True)
+
+
+def test_wait_for_returns_the_first_truthy_answer():
+    """Does wait_for poll until the probe answers, and hand back its value?"""
+    answers = iter([None, ConnectionError("not yet"), "ready"])
+
+    def probe():
+        value = next(answers)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert wait_for(probe, timeout=5, what="probe", interval=0.01) == "ready"
+
+
+def test_wait_for_timeout_names_what_and_the_last_error():
+    """Does a timeout say what was awaited and the last error seen?"""
+    def probe():
+        raise ConnectionRefusedError("refused")
+
+    with pytest.raises(WaitTimeout, match=r"the thing: not ready after 0 s \(last error: refused\)"):
+        wait_for(probe, timeout=0.2, what="the thing", interval=0.05)
+
+
+def test_wait_http_on_a_closed_port_times_out():
+    """Does waiting on a port nobody serves fail within its timeout?"""
+    with pytest.raises(WaitTimeout, match="GET http://127.0.0.1:9/ answering 200"):
+        wait_http("http://127.0.0.1:9/", timeout=0.5)
+
+
+def test_lesson_labels_names_and_flags():
+    """Are a lesson's labels, name prefix and CLI flags what the conventions say?"""
+    lesson = Lesson(7)
+    assert lesson.id == "07" and lesson.name("db") == "lesson07-db"
+    assert lesson.labels == {"org.genai-course.managed": "true", "org.genai-course.lesson": "07"}
+    assert lesson.flags == "--label org.genai-course.managed=true --label org.genai-course.lesson=07"
+
+
+def test_scratch_files_are_written_and_removed(capsys):
+    """Does write() show the file it writes, and cleanup's scratch removal delete the folder?"""
+    lesson = Lesson(99)
+    path = lesson.write("ctx/Dockerfile", "FROM scratch\n")
+    assert path.read_text() == "FROM scratch\n" and "--- ctx/Dockerfile ---" in capsys.readouterr().out
+    lesson._remove_scratch()
+    assert not path.parent.parent.exists()
+
+
+@pytest.mark.docker
+def test_cleanup_removes_only_what_carries_the_lesson_label(docker_client):
+    """Does cleanup remove the lesson's labelled container, network, volume and image, and
+    leave alone an unlabelled twin and another lesson's resource?"""
+    lesson = Lesson(98)
+    tag = uuid.uuid4().hex[:8]
+    other = Lesson(97)
+    own_net = docker_client.networks.create(f"lesson98-net-{tag}", labels=lesson.labels)
+    other_net = docker_client.networks.create(f"lesson97-net-{tag}", labels=other.labels)
+    unlabelled = docker_client.volumes.create(f"lesson98-mine-{tag}",
+                                              labels={"org.genai-course.managed": "true"})
+    try:
+        docker_client.volumes.create(f"lesson98-vol-{tag}", labels=lesson.labels)
+        docker_client.containers.create("python:3.11-slim", "true", name=f"lesson98-c-{tag}",
+                                        labels=lesson.labels, network=own_net.name)
+        subprocess.run(["docker", "build", "-q", "-t", f"lesson98-img:{tag}", *lesson.flags.split(), "-"],
+                       input="FROM python:3.11-slim\nLABEL purpose=cleanup-test\n", text=True, check=True,
+                       capture_output=True)
+        found = lesson.resources()
+        assert found.containers == [f"lesson98-c-{tag}"] and found.networks == [own_net.name]
+        assert found.volumes == [f"lesson98-vol-{tag}"] and found.images == [f"lesson98-img:{tag}"]
+        lesson.cleanup(quiet=True)
+        assert not lesson.resources()
+        other_net.reload()  # still there
+        unlabelled.reload()
+    finally:
+        lesson.cleanup(quiet=True)
+        other_net.remove()
+        unlabelled.remove()
