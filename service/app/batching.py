@@ -54,6 +54,7 @@ class DynamicBatcher:
     _queue: deque[_Item] = field(default_factory=deque, init=False)
     _tasks: set[asyncio.Task] = field(default_factory=set, init=False)
     _scheduler: asyncio.Task | None = field(default=None, init=False)
+    _busy: int = field(default=0, init=False)  # workers running a batch
     _seconds_per_text: float = field(default=0.005, init=False)  # refined by every batch
 
     async def start(self) -> None:
@@ -99,8 +100,8 @@ class DynamicBatcher:
         return await job.future  # cancelled with the request when the client goes away
 
     def _take(self) -> list[_Item]:
-        """The next batch: FIFO, shared fairly between workers, under both caps."""
-        target = min(self.max_batch_size, math.ceil(len(self._queue) / self.workers))
+        """The next batch: FIFO, under both caps, leaving a share of the queue to each idle worker."""
+        target = min(self.max_batch_size, math.ceil(len(self._queue) / (self.workers - self._busy)))
         batch: list[_Item] = []
         tokens = 0
         while self._queue and len(batch) < target:
@@ -123,6 +124,7 @@ class DynamicBatcher:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                 batch = self._take()
+            self._busy += 1
             task = asyncio.create_task(self._run(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -141,6 +143,7 @@ class DynamicBatcher:
                     item.job.future.set_exception(error)
             return
         finally:
+            self._busy -= 1
             self._slots.release()
         seconds = time.perf_counter() - started
         self._seconds_per_text = 0.8 * self._seconds_per_text + 0.2 * seconds / len(batch)

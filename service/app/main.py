@@ -115,6 +115,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    if exc.status_code == 400:  # FastAPI's answer to an undecodable body; the contract says 422
+        return _error(422, f"malformed request body: {exc.detail}", "validation")
     return _error(exc.status_code, str(exc.detail), "http", exc.headers)
 
 

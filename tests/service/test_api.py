@@ -155,6 +155,7 @@ def test_malformed_bodies_are_422(client, path, body, where):
 
 def test_invalid_json_and_query_are_422(client):
     assert_error(client.post("/embed", content=b"{not json", headers={"content-type": "application/json"}), 422)
+    assert_error(client.post("/embed", content=b"\xff\xfe", headers={"content-type": "application/json"}), 422)
     assert_error(client.get("/search", params={"q": "x", "k": 0}), 422, "k")
     assert_error(client.get("/search", params={"q": "x", "k": "many"}), 422, "k")
     assert_error(client.get("/search"), 422, "q")
