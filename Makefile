@@ -12,7 +12,7 @@ MODEL_DIR := models/all-MiniLM-L6-v2
 REQS    := requirements/course.txt requirements/export.txt service/requirements.txt
 PYTEST_ARGS ?=
 
-.PHONY: help lab grade test test-unit engine images model venv bench clean
+.PHONY: help lab grade test test-unit test-deps engine images model venv bench clean exercises
 
 # The instructor workflow (nbgrader) lives in its own file.
 -include mk/*.mk
@@ -40,14 +40,20 @@ images: engine ## Provide python:3.11-slim and postgres:15 (pull, or build label
 model: venv ## Export all-MiniLM-L6-v2 to ONNX (fp32 + int8) into models/, with reference embeddings
 	@$(PY) service/model/export.py --out $(MODEL_DIR)
 
-lab: venv engine images model ## Start JupyterLab on the first lesson (PORT=8888)
+exercises: venv ## Copy the service's shared files (app/, requirements.txt) into exercise folders that need them
+	@$(PY) -m grader sync
+
+lab: venv engine images model exercises ## Start JupyterLab on the first lesson (PORT=8888)
 	@$(PY) -m course.lab --port $(PORT)
 
-grade: venv engine images model ## Grade every exercise, or one with EX=<id>
+grade: venv engine images model exercises ## Grade every exercise, or one with EX=<id>
 	@$(PY) -m grader grade-all $(if $(EX),--only $(EX))
 
-test: venv engine images model ## The whole test suite (provisions everything it needs)
+test: venv engine images model exercises test-deps ## The whole test suite (provisions everything it needs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+test-deps: ## What only the tests need: Debian's chromium for the browser test
+	@bash scripts/browser-deps.sh
 
 test-unit: venv ## Fast tests that need no Docker engine
 	@$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
