@@ -133,4 +133,4 @@ def grade(exercise_id: str, workspace: Path | str | None = None, *, options: Gra
     finally:
         if own_engine:
             engine.close()
-    return ExerciseReport(exercise.id, exercise.title, str(path), results, time.monotonic() - start)
+    return ExerciseReport(exercise.id, exercise.title, str(path), results, time.monotonic() - start, session.id)

@@ -45,6 +45,7 @@ class ExerciseReport:
     workspace: str
     checks: tuple[CheckResult, ...]
     duration_s: float = 0.0
+    session_id: str = ""   # the label value of everything the grading created (all removed since)
 
     @property
     def score(self) -> float:
