@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -13,6 +14,9 @@ import numpy as np
 from .errors import ModelError
 
 log = logging.getLogger("app.backend")
+# ONNX Runtime >= 1.32 sends usage telemetry unless told not to; a served model should not phone
+# home (and, offline, it only logs a warning at every start).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 # variant -> (file, batch-dependent). The int8 export uses dynamic quantisation, which scales
 # activations per tensor: a text's vector would depend on the other texts of its batch, so int8
