@@ -209,8 +209,9 @@ class ScriptContext:
         try:
             return self.client.containers.get(name)
         except docker.errors.NotFound:
-            fail(f"there is no container named {name}{self.script_note()}",
-                 created=self.created_names())
+            created = self.created_names()
+            made = f"; run.sh created {', '.join(created)}" if created else ""
+            fail(f"there is no container named {name}{made}{self.script_note()}", created=created)
 
     def created_names(self) -> list[str]:
         label = f"org.genai-course.session={self.session.id}"

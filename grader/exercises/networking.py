@@ -17,16 +17,22 @@ DEFAULT_BRIDGE_OPTION = "com.docker.network.bridge.default_bridge"
 exercise = register(Exercise("04-networking", needs=frozenset({"model", "service_image"}),
                              fixed_names=FixedNames(containers=(SERVICE, CLIENT, BATCH), networks=(NETWORK,))))
 
-# Runs in genai-client: asks genai-service by name until it answers or time is up.
+# Runs in genai-client: asks genai-service by name until it answers or time is up. A name that
+# does not resolve for a few seconds never will (the embedded DNS knows a container once it
+# exists), while a service that resolves may still be loading its model.
 DNS_PROBE = r"""
 import json, socket, time, urllib.request
-deadline = time.monotonic() + %(timeout)f
+start = time.monotonic()
+deadline = start + %(timeout)f
 last = "no attempt"
 while True:
     try:
         address = socket.gethostbyname(%(host)r)
     except OSError as exc:
         address, last = None, "the name %(host)s does not resolve (%%s)" %% exc
+        if time.monotonic() - start > 3:
+            print(json.dumps({"status": None, "error": last}))
+            break
     if address:
         try:
             with urllib.request.urlopen("http://%(host)s:8000/health", timeout=5) as answer:
