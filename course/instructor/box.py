@@ -1,0 +1,329 @@
+"""One grading box: a disposable rootless Docker-in-Docker container in which one
+submission (one student, one exercise) is executed and graded.
+
+The box owns what it creates on the instructor's engine -- the container, its
+own bridge network and the volume of its inner engine, all labelled
+`org.genai-course.managed=true` and `org.genai-course.session=<uuid>` -- and
+removes them when it closes, also after a timeout, an exception or Ctrl-C.
+What a submission builds or runs lives in the box's inner engine and goes with
+the box. Work inside the box runs as its unprivileged user `grader`; only
+read-only bind mounts of the host reach it (the exported model).
+
+Usage:
+    with GradingBox(client, image, name="alice-01-first-image") as box:
+        box.load_images(["python:3.11-slim"])
+        box.put_tree(workspace, "/home/grader/work")
+        result = box.run(["python3", "-c", "print(1)"], timeout=60)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import docker
+import docker.errors
+
+from course.instructor import settings
+from course.instructor.errors import BoxError, BoxTimeout, UntrustedOutput
+
+BOX_USER = "1000:1000"
+WORK_DIR = "/home/grader/work"
+COURSE_DIR = "/course"
+ENGINE_DATA = "/home/grader/.local/share/docker"
+MAX_OUTPUT_BYTES = 64 << 20      # what one command may print (a notebook with outputs fits)
+MAX_UPLOAD_BYTES = 512 << 20     # a submission's files
+
+
+def safe_name(text: str, limit: int = 40) -> str:
+    """A Docker-safe fragment of a name ([a-z0-9_.-]); student ids come from outside."""
+    cleaned = re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.")
+    return (cleaned or "x")[:limit]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+    duration_s: float
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.stderr.decode(errors="replace").splitlines()[-lines:])
+
+
+def _drain(stream, sink: bytearray, limit: int, overflow: list[bool]) -> None:
+    for chunk in iter(lambda: stream.read(1 << 16), b""):
+        room = limit - len(sink)
+        if room > 0:
+            sink += chunk[:room]
+        if len(chunk) > room:
+            overflow[0] = True  # keep reading so the writer never blocks, but keep nothing
+
+
+def run_bounded(cmd: Sequence[str], *, stdin: bytes | None = None, timeout: float,
+                max_bytes: int = MAX_OUTPUT_BYTES) -> tuple[int | None, bytes, bytes, bool]:
+    """Run `cmd` with a time limit, keeping at most `max_bytes` of each output stream.
+
+    Returns (exit code or None on timeout, stdout, stderr, overflowed)."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err, overflow = bytearray(), bytearray(), [False]
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, max_bytes, overflow), daemon=True),
+               threading.Thread(target=_drain, args=(proc.stderr, err, max_bytes, [False]), daemon=True)]
+    for reader in readers:
+        reader.start()
+    if stdin is not None:
+        try:
+            proc.stdin.write(stdin)
+        except BrokenPipeError:
+            pass
+        finally:
+            proc.stdin.close()
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        code = None
+    for reader in readers:
+        reader.join(timeout=10)
+    return code, bytes(out), bytes(err), overflow[0]
+
+
+def host_addresses() -> list[str]:
+    """The IPv4 addresses of this machine (the box must not reach its services)."""
+    try:
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+    except OSError:
+        return []
+    found = set()
+    for previous, line in zip(lines, lines[1:]):
+        if line.strip() == "/32 host LOCAL":
+            address = previous.strip().split()[-1]
+            if not address.startswith("127."):
+                found.add(address)
+    return sorted(found)
+
+
+def _tar_tree(source: Path, owner: int, mode_mask: int, skipped: list[str],
+              exclude: Callable[[str], bool] = lambda rel: False) -> bytes:
+    """A tar of `source`'s regular files and folders, owned by `owner`. Links and
+    special files are left out (a link could point at the instructor's files)."""
+    buffer = io.BytesIO()
+    total = 0
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for root, dirs, files in os.walk(source, followlinks=False):
+            root_path = Path(root)
+            for name in sorted(dirs + files):
+                path = root_path / name
+                rel = path.relative_to(source).as_posix()
+                if exclude(rel):
+                    if name in dirs:
+                        dirs.remove(name)
+                    continue
+                st = path.lstat()
+                if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                    skipped.append(rel)
+                    continue
+                info = tarfile.TarInfo(rel)
+                info.uid = info.gid = owner
+                info.uname = info.gname = ""
+                info.mtime = int(st.st_mtime)
+                if path.is_dir():
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755 & mode_mask
+                    tar.addfile(info)
+                    continue
+                info.size = st.st_size
+                info.mode = (0o755 if st.st_mode & 0o111 else 0o644) & mode_mask
+                total += st.st_size
+                if total > MAX_UPLOAD_BYTES:
+                    raise UntrustedOutput(f"{source} holds more than {MAX_UPLOAD_BYTES >> 20} MB")
+                with open(path, "rb") as fh:
+                    tar.addfile(info, fh)
+            dirs[:] = [d for d in dirs if not (root_path / d).is_symlink()]
+    return buffer.getvalue()
+
+
+class GradingBox:
+    """A started box; use as a context manager so that it is always removed."""
+
+    def __init__(self, client: docker.DockerClient, image: str, *, name: str,
+                 limits: settings.BoxLimits | None = None, models_dir: Path | None = None,
+                 session: str | None = None) -> None:
+        self.client = client
+        self.image = image
+        self.limits = limits or settings.BoxLimits.from_env()
+        self.models_dir = models_dir
+        self.session = session or str(uuid.uuid4())
+        suffix = self.session.replace("-", "")[:8]
+        self.name = f"genai-box-{safe_name(name)}-{suffix}"
+        self.labels = {settings.MANAGED_LABEL: "true", settings.SESSION_LABEL: self.session,
+                       settings.COMPONENT_LABEL: "grading-box"}
+        self.container_id: str | None = None
+        self.network_name = f"{self.name}-net"
+        self.volume_name = f"{self.name}-engine"
+        self._network = None
+        self._volume = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def __enter__(self) -> "GradingBox":
+        try:
+            self.start()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.remove()
+
+    def start(self) -> None:
+        # Its own bridge: boxes of different students cannot reach each other.
+        self._network = self.client.networks.create(self.network_name, driver="bridge", labels=self.labels)
+        self._volume = self.client.volumes.create(self.volume_name, labels=self.labels)
+        binds = {self.volume_name: {"bind": ENGINE_DATA, "mode": "rw"}}
+        if self.models_dir is not None:
+            binds[str(self.models_dir)] = {"bind": f"{COURSE_DIR}/models/{self.models_dir.name}", "mode": "ro"}
+        api = self.client.api
+        host_config = api.create_host_config(
+            binds=binds,
+            network_mode=self.network_name,
+            # SYS_ADMIN stays only in the bounding set of newuidmap (see box-init.sh);
+            # NET_ADMIN only while box-init.sh, as root, installs the egress policy.
+            cap_add=["SYS_ADMIN", "NET_ADMIN"],
+            devices=["/dev/net/tun:/dev/net/tun:rwm"],
+            security_opt=["apparmor=unconfined", "seccomp=unconfined"],
+            mem_limit=self.limits.memory,
+            memswap_limit=self.limits.memory,
+            nano_cpus=int(self.limits.cpus * 1e9),
+            pids_limit=self.limits.pids,
+        )
+        # The inner engine mounts a fresh /proc for its containers, which the kernel
+        # refuses while paths of the box's /proc are masked (`--security-opt systempaths=unconfined`).
+        host_config["MaskedPaths"] = []
+        host_config["ReadonlyPaths"] = []
+        created = api.create_container(self.image, name=self.name, labels=self.labels, host_config=host_config,
+                                       environment={"BOX_EGRESS": self.limits.egress,
+                                                    "BOX_DENY_EXTRA": " ".join(f"{a}/32" for a in host_addresses())}, detach=True)
+        self.container_id = created["Id"]
+        api.start(self.container_id)
+        self._wait_for_engine()
+
+    def _wait_for_engine(self) -> None:
+        deadline = time.monotonic() + self.limits.start_timeout
+        last = ""
+        while time.monotonic() < deadline:
+            state = self.client.api.inspect_container(self.container_id)["State"]
+            if not state.get("Running"):
+                break
+            code, _, err, _ = run_bounded(["docker", "exec", "-u", BOX_USER, self.container_id,
+                                           "docker", "version", "-f", "{{.Server.Version}}"], timeout=15)
+            if code == 0:
+                return
+            last = err.decode(errors="replace").strip()
+            time.sleep(0.3)  # polling interval
+        logs = self.client.api.logs(self.container_id, tail=25).decode(errors="replace")
+        state = self.client.api.inspect_container(self.container_id)["State"]
+        raise BoxError(f"the inner engine of {self.name} did not answer within "
+                       f"{self.limits.start_timeout:.0f} s (box {state.get('Status')}, last error: {last});"
+                       f" last lines of its log:\n{logs}")
+
+    def remove(self) -> None:
+        """Remove the container, the inner engine's volume and the network; never raises."""
+        if self.container_id:
+            try:
+                self.client.api.remove_container(self.container_id, force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:
+                pass
+            self.container_id = None
+        for remove in (lambda: self.client.volumes.get(self.volume_name).remove(force=True),
+                       lambda: self.client.networks.get(self.network_name).remove()):
+            for _ in range(3):
+                try:
+                    remove()
+                    break
+                except docker.errors.NotFound:
+                    break
+                except docker.errors.APIError:
+                    time.sleep(0.5)  # the engine may still be releasing the container
+
+    # -- work inside the box -----------------------------------------------------------------
+    def run(self, cmd: Sequence[str], *, timeout: float, stdin: bytes | None = None,
+            workdir: str | None = None, env: dict[str, str] | None = None,
+            max_bytes: int = MAX_OUTPUT_BYTES) -> RunResult:
+        """Run `cmd` in the box as its unprivileged user. Past `timeout` the box is removed
+        (the only way to be sure nothing inside keeps running) and BoxTimeout raised."""
+        if not self.container_id:
+            raise BoxError(f"{self.name} is not running")
+        exec_cmd = ["docker", "exec", "-u", BOX_USER]
+        if stdin is not None:
+            exec_cmd.append("-i")
+        if workdir:
+            exec_cmd += ["-w", workdir]
+        for key, value in (env or {}).items():
+            exec_cmd += ["-e", f"{key}={value}"]
+        start = time.monotonic()
+        code, out, err, overflow = run_bounded([*exec_cmd, self.container_id, *cmd], stdin=stdin,
+                                               timeout=timeout, max_bytes=max_bytes)
+        duration = time.monotonic() - start
+        if code is None:
+            self.remove()
+            raise BoxTimeout(f"{cmd[0]} in {self.name} ran past its {timeout:.0f} s limit; the box was removed")
+        if overflow:
+            raise UntrustedOutput(f"{cmd[0]} in {self.name} printed more than {max_bytes >> 20} MB")
+        return RunResult(code, out, err, duration)
+
+    def put_tree(self, source: Path, dest: str, *, owner: int = 1000, read_only: bool = False,
+                 exclude: Callable[[str], bool] = lambda rel: False) -> list[str]:
+        """Copy a host folder into the box; returns what was left out (links, special files).
+        `read_only`: owned by the box's root, so nothing in the box can change it.
+        `exclude(relative_path)`: files and folders to leave out on purpose."""
+        skipped: list[str] = []
+        data = _tar_tree(Path(source), 0 if read_only else owner, 0o755, skipped, exclude)
+        self._mkdir(dest, 0 if read_only else owner)
+        if not self.client.api.put_archive(self.container_id, dest, data):
+            raise BoxError(f"could not copy {source} into {self.name}:{dest}")
+        return skipped
+
+    def _mkdir(self, path: str, owner: int) -> None:
+        # As the box's root, from the host: a trusted step before any submission code runs.
+        code, _, err, _ = run_bounded(["docker", "exec", "-u", "0", self.container_id, "install", "-d",
+                                       "-m", "0755", "-o", str(owner), "-g", str(owner), path], timeout=30)
+        if code != 0:
+            raise BoxError(f"could not create {path} in {self.name}: {err.decode(errors='replace').strip()}")
+
+    def load_images(self, refs: Iterable[str], timeout: float = 600.0) -> float:
+        """Copy images from the instructor's engine into the inner engine (no registry needed)."""
+        refs = list(refs)
+        if not refs:
+            return 0.0
+        start = time.monotonic()
+        save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            load = subprocess.run(["docker", "exec", "-i", "-u", BOX_USER, self.container_id,
+                                   "docker", "load", "-q"], stdin=save.stdout, capture_output=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired:
+            save.kill()
+            raise BoxTimeout(f"loading {', '.join(refs)} into {self.name} took more than {timeout:.0f} s") from None
+        finally:
+            save.stdout.close()
+            save_err = save.stderr.read().decode(errors="replace")
+            save.wait()
+        if save.returncode != 0 or load.returncode != 0:
+            why = save_err.strip() or load.stderr.decode(errors="replace").strip()
+            raise BoxError(f"could not load {', '.join(refs)} into {self.name}: {why}")
+        return time.monotonic() - start

