@@ -92,3 +92,19 @@ def test_grade_all_prints_tables_then_a_summary(monkeypatch, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1].startswith("grade: ") and "exercises with full marks" in out[-1]
     assert sum(1 for line in out if line.startswith("01-first-image \u2014")) == 4
+
+
+def test_a_taken_fixed_name_is_exit_2_and_says_which(monkeypatch, capsys):
+    from grader.errors import ResourceInTheWay
+
+    def taken(*args, **kwargs):
+        raise ResourceInTheWay("a volume named genai-data already exists and may hold your data")
+    monkeypatch.setattr(cli, "grade", taken)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert cli.main(["check", "02-storage", "--json"]) == 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == "cannot grade: a volume named genai-data already exists and may hold your data"
