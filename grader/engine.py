@@ -145,7 +145,8 @@ class Engine:
         return {**os.environ, "DOCKER_BUILDKIT": "1", **(extra or {})}
 
     def build(self, context: Path, *, tag: str, labels: Mapping[str, str], timeout: float,
-              dockerfile: Path | None = None, no_cache: bool = False) -> BuildResult:
+              dockerfile: Path | None = None, no_cache: bool = False,
+              build_args: Mapping[str, str] | None = None) -> BuildResult:
         """`docker build` with BuildKit, plain progress kept as the log, bounded in time."""
         with tempfile.TemporaryDirectory(prefix="genai-grader-build-") as tmp:
             iidfile = Path(tmp) / "iid"
@@ -154,6 +155,8 @@ class Engine:
                 cmd += ["--label", f"{key}={value}"]
             if dockerfile is not None:
                 cmd += ["-f", str(dockerfile)]
+            for key, value in (build_args or {}).items():
+                cmd += ["--build-arg", f"{key}={value}"]
             if no_cache:
                 cmd.append("--no-cache")
             cmd.append(str(context))

@@ -31,6 +31,15 @@ class CheckFailed(GraderError):
         self.notes = notes  # appended to the hint (e.g. hadolint's findings)
 
 
+class CheckSkipped(GraderError):
+    """The host lacks what a check needs (e.g. a GPU): the check is skipped and not counted."""
+
+    def __init__(self, message: str, evidence: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.evidence = dict(evidence or {})
+
+
 class NotReady(CheckFailed):
     """A container did not become ready (exited, or never answered) in time."""
 

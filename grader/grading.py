@@ -14,8 +14,8 @@ import requests.exceptions
 
 from grader import registry
 from grader.engine import Engine
-from grader.errors import (CannotGrade, CheckFailed, EngineUnavailable, GraderBug, ModelMissing,
-                           ServiceImageUnavailable, WorkspaceUnreadable)
+from grader.errors import (CannotGrade, CheckFailed, CheckSkipped, EngineUnavailable, GraderBug,
+                           ModelMissing, ServiceImageUnavailable, WorkspaceUnreadable)
 from grader.lock import grading_lock
 from grader.options import (MANAGED_LABEL, SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
                             models_dir)
@@ -53,6 +53,9 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
             hint = " ".join([failure.hint or spec.hint, *failure.notes])
             result = CheckResult(spec.id, Status.FAILED, 0.0, spec.points, failure.message,
                                  hint, failure.evidence, time.monotonic() - start)
+        except CheckSkipped as skipped:  # the host lacks what the check needs: not counted
+            result = CheckResult(spec.id, Status.SKIPPED, 0.0, 0.0, skipped.message, "",
+                                 skipped.evidence, time.monotonic() - start)
         except (CannotGrade, KeyboardInterrupt):
             raise
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NoReturn
 
-from grader.errors import CheckFailed, UnknownExercise
+from grader.errors import CheckFailed, CheckSkipped, UnknownExercise
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,11 @@ def passed(message: str, **evidence: Any) -> Passed:
 def fail(message: str, *, hint: str | None = None, notes: tuple[str, ...] | list[str] = (),
          **evidence: Any) -> NoReturn:
     raise CheckFailed(message, evidence, hint=hint, notes=tuple(notes))
+
+
+def skip(message: str, **evidence: Any) -> NoReturn:
+    """The host cannot evaluate this check (no GPU, say): skipped, and not counted in the score."""
+    raise CheckSkipped(message, evidence)
 
 
 CheckFunction = Callable[[Any], Passed]

@@ -57,7 +57,9 @@ class ExerciseReport:
 
     @property
     def full_marks(self) -> bool:
-        return all(c.status is Status.PASSED for c in self.checks)
+        # a check skipped because the host lacks something (a GPU) is worth 0 here and not counted
+        return all(c.status is Status.PASSED or (c.status is Status.SKIPPED and c.max_points == 0)
+                   for c in self.checks)
 
     def check(self, check_id: str) -> CheckResult:
         for c in self.checks:

@@ -23,7 +23,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import docker.errors
 
@@ -82,6 +82,7 @@ class GradingSession:
         self._claimed = FixedNames()
         self._volumes_before: set[str] = set()
         self._tmpdirs: list[Path] = []
+        self._cleanups: list[tuple[str, Callable[[], None]]] = []
         self.cleanup_errors: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -94,6 +95,11 @@ class GradingSession:
 
     def unique_name(self, what: str) -> str:
         return f"genai-grader-{self.id[:12]}-{what}-{next(self._counter)}"
+
+    def add_cleanup(self, what: str, action: Callable[[], None]) -> None:
+        """Run `action` first when the session ends (last added, first run), e.g. `compose down`;
+        the removal by label that follows catches whatever it leaves."""
+        self._cleanups.append((what, action))
 
     def tmpdir(self) -> Path:
         path = Path(tempfile.mkdtemp(prefix="genai-grader-"))
@@ -131,11 +137,12 @@ class GradingSession:
             return False
 
     # -- builds ----------------------------------------------------------------------------
-    def build(self, context: Path, *, dockerfile: Path | None = None, no_cache: bool | None = None) -> BuildResult:
+    def build(self, context: Path, *, dockerfile: Path | None = None, no_cache: bool | None = None,
+              build_args: Mapping[str, str] | None = None) -> BuildResult:
         tag = f"genai-course/grading:{self.id[:12]}-{next(self._counter)}"
         self._image_tags.append(tag)
         return self.engine.build(context, tag=tag, labels=self.labels, timeout=self.options.build_timeout,
-                                 dockerfile=dockerfile,
+                                 dockerfile=dockerfile, build_args=build_args,
                                  no_cache=self.options.no_cache if no_cache is None else no_cache)
 
     # -- containers, volumes, networks -------------------------------------------------------
@@ -219,6 +226,10 @@ class GradingSession:
                 pass
             except Exception as exc:  # keep cleaning; report what stayed
                 self.cleanup_errors.append(f"{what}: {exc}")
+
+        while self._cleanups:
+            what, action = self._cleanups.pop()
+            attempt(what, action)
 
         containers = {c.id: c for c in client.containers.list(all=True, filters={"label": label})}
         for name in self._claimed.containers:
