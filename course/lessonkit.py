@@ -10,6 +10,7 @@ exactly what carries the lesson's label, and nothing else.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -30,6 +31,7 @@ LESSON_LABEL = "org.genai-course.lesson"
 HELPER_IMAGE = "python:3.11-slim"
 
 T = TypeVar("T")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class LessonError(RuntimeError):
@@ -84,7 +86,9 @@ def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet:
                               env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})})
     except subprocess.TimeoutExpired as exc:
         raise CommandFailed(f"`{command}` did not finish within {timeout:.0f} s") from exc
-    result = CommandResult(command, proc.returncode, proc.stdout.rstrip("\n"), time.monotonic() - started)
+    # Terminal control sequences (colours, line erasing) mean nothing in a notebook's text.
+    output = _ANSI.sub("", proc.stdout).rstrip("\n")
+    result = CommandResult(command, proc.returncode, output, time.monotonic() - started)
     if not quiet and result.output:
         lines = result.lines
         if tail is not None and len(lines) > tail:
@@ -277,6 +281,19 @@ class Lesson:
         self.prefix = f"lesson{self.id}-"
         self._scratch: Path | None = None
 
+    def fresh_start(self) -> "Lesson":
+        """Remove what an earlier, interrupted run of this lesson left (containers holding the
+        names, a database volume with an old password...), so the lesson runs again as new."""
+        leftovers = self.resources()
+        old_scratch = self.scratch_folders()
+        if leftovers or old_scratch:
+            print(f"removing what an earlier run of lesson {self.id} left: {leftovers.summary()}, "
+                  f"{len(old_scratch)} scratch folder(s)")
+            self.cleanup(quiet=True)
+            for folder in old_scratch:
+                self.remove_tree(folder)
+        return self
+
     @property
     def labels(self) -> dict[str, str]:
         return {MANAGED_LABEL: "true", LESSON_LABEL: self.id}
@@ -378,3 +395,41 @@ class Lesson:
     def scratch_folders(self) -> set[Path]:
         """Every scratch folder of this lesson in the temp directory (from any kernel)."""
         return set(Path(tempfile.gettempdir()).glob(f"{self.prefix}*"))
+
+
+# --------------------------------------------------------------------------- GPUs
+
+
+@dataclass(frozen=True)
+class GpuStatus:
+    """What this machine offers containers in GPUs, and the evidence."""
+    runtimes: tuple[str, ...]  # OCI runtimes the engine knows (an "nvidia" one comes with the toolkit)
+    host_gpus: tuple[str, ...]  # `nvidia-smi -L` on the host, if it has the driver
+    engine_error: str  # why `docker run --gpus all` failed; empty when it works
+
+    @property
+    def available(self) -> bool:
+        return not self.engine_error
+
+    def text(self) -> str:
+        lines = [f"engine runtimes: {', '.join(self.runtimes) or '(none listed)'}",
+                 f"host GPUs (nvidia-smi -L): {'; '.join(self.host_gpus) or 'none found'}"]
+        lines.append("docker run --gpus all: works" if self.available else
+                     f"docker run --gpus all: fails: {self.engine_error}")
+        return "\n".join(lines)
+
+
+def gpu_status(lesson: Lesson) -> GpuStatus:
+    """Ask the host and the engine whether a container can get a GPU. The decisive test is
+    a `--gpus all` container: it fails at once where the engine cannot hand one out."""
+    runtimes = tuple(sorted((docker_client().info().get("Runtimes") or {}).keys()))
+    host_gpus: tuple[str, ...] = ()
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        listed = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=60)
+        host_gpus = tuple(line.strip() for line in listed.stdout.splitlines() if line.startswith("GPU"))
+    probe = subprocess.run(["docker", "run", "--rm", *lesson.flags.split(), "--gpus", "all", HELPER_IMAGE, "true"],
+                           capture_output=True, text=True, timeout=300)
+    error = "" if probe.returncode == 0 else (probe.stderr.strip().splitlines() or ["exit status "
+                                                                                   f"{probe.returncode}"])[0]
+    return GpuStatus(runtimes, host_gpus, error)

@@ -62,7 +62,7 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
-def _table_text(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+def table_text(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     rows = [list(map(str, r)) for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
@@ -188,7 +188,7 @@ def snapshot_text(s: EngineSnapshot) -> str:
     scope = f" (label {s.label})" if s.label else ""
     parts = [f"Docker engine{scope}"]
     for title, headers, rows in _snapshot_sections(s):
-        parts.append(f"\n{title}\n" + (_table_text(headers, rows) if rows else "(none)"))
+        parts.append(f"\n{title}\n" + (table_text(headers, rows) if rows else "(none)"))
     return "\n".join(parts)
 
 
