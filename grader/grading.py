@@ -84,7 +84,7 @@ def ensure_service_image(engine: Engine, options: GradingOptions) -> str:
     if not (SERVICE_DIR / "Dockerfile").is_file():
         raise ServiceImageUnavailable("service/Dockerfile is missing, so the service image cannot be built")
     result = engine.build(SERVICE_DIR, tag=SERVICE_IMAGE_TAG, labels={MANAGED_LABEL: "true"},
-                          timeout=options.build_timeout)
+                          timeout=options.build_timeout, no_cache=options.no_cache)
     if not result.ok:
         why = "timed out" if result.timed_out else result.failure_summary(3).replace("\n", " | ")
         raise ServiceImageUnavailable(f"the service image could not be built from service/ ({why})")

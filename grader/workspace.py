@@ -1,10 +1,11 @@
 """Exercise workspaces: the starter files, plus files shared with service/.
 
 The service's source has one home, service/. Exercises whose workspace holds
-the service (03, and later 05-08) get copies of those files: `python -m grader
+the service (03, 05-08) get copies of those files: `python -m grader
 sync` puts them into exercises/<id>/ where they are missing (the copies are
 git-ignored), and `materialize` assembles a complete workspace elsewhere
-(starter + shared files + optionally the reference solution) for tests.
+(starter + shared files + optionally the reference solution) for tests. The
+reference solutions of 05-08 are the service's own files (SOLUTION_FILES).
 """
 
 from __future__ import annotations
@@ -15,8 +16,23 @@ from pathlib import Path
 from grader.options import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
 
 # exercise id -> {path in the workspace: path in the repository}
+_SERVICE_CODE = {"app": "service/app", "requirements.txt": "service/requirements.txt"}
 SHARED_FILES: dict[str, dict[str, str]] = {
-    "03-permissions": {"app": "service/app", "requirements.txt": "service/requirements.txt"},
+    "03-permissions": dict(_SERVICE_CODE),
+    # 05 writes the compose files around the finished service: its Dockerfile is given
+    "05-compose": {**_SERVICE_CODE, "Dockerfile": "service/Dockerfile", ".dockerignore": "service/.dockerignore"},
+    "06-optimize": dict(_SERVICE_CODE),
+    # compose.gpu.yaml is merged over the production compose.yaml
+    "07-gpu": {**_SERVICE_CODE, ".dockerignore": "service/.dockerignore", "compose.yaml": "service/compose.yaml"},
+    "08-capstone": {**_SERVICE_CODE, ".dockerignore": "service/.dockerignore"},
+}
+
+# The reference solutions of 05-08 are the service's own files: one source, no copies in solutions/.
+SOLUTION_FILES: dict[str, dict[str, str]] = {
+    "05-compose": {"compose.yaml": "service/compose.yaml", "compose.override.yaml": "service/compose.override.yaml"},
+    "06-optimize": {"Dockerfile": "service/Dockerfile", ".dockerignore": "service/.dockerignore"},
+    "07-gpu": {"Dockerfile.gpu": "service/Dockerfile.gpu", "compose.gpu.yaml": "service/compose.gpu.yaml"},
+    "08-capstone": {"Dockerfile": "service/Dockerfile", "compose.yaml": "service/compose.yaml"},
 }
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
@@ -44,15 +60,24 @@ def overlay(src: Path, dest: Path) -> None:
         _copy(item, dest / item.name)
 
 
-def shared_sources(exercise_id: str) -> dict[str, Path]:
-    """The shared files of an exercise, as {workspace path: source path}; raises if a source is missing."""
-    shared = {}
-    for rel, source in SHARED_FILES.get(exercise_id, {}).items():
+def _sources(table: dict[str, dict[str, str]], exercise_id: str) -> dict[str, Path]:
+    found = {}
+    for rel, source in table.get(exercise_id, {}).items():
         path = REPO_ROOT / source
         if not path.exists():
             raise FileNotFoundError(f"{source} is missing: the workspace of {exercise_id} needs it")
-        shared[rel] = path
-    return shared
+        found[rel] = path
+    return found
+
+
+def shared_sources(exercise_id: str) -> dict[str, Path]:
+    """The shared files of an exercise, as {workspace path: source path}; raises if a source is missing."""
+    return _sources(SHARED_FILES, exercise_id)
+
+
+def solution_sources(exercise_id: str) -> dict[str, Path]:
+    """Reference solution files kept outside solutions/ (the service's own), as {workspace path: source}."""
+    return _sources(SOLUTION_FILES, exercise_id)
 
 
 def materialize(exercise_id: str, dest: Path, with_solution: bool = False) -> Path:
@@ -70,7 +95,10 @@ def materialize(exercise_id: str, dest: Path, with_solution: bool = False) -> Pa
     for rel, source in shared.items():
         _copy(source, dest / rel)
     if with_solution:
-        overlay(solution_dir(exercise_id), dest)
+        if solution_dir(exercise_id).is_dir():
+            overlay(solution_dir(exercise_id), dest)
+        for rel, source in solution_sources(exercise_id).items():
+            _copy(source, dest / rel)
     return dest
 
 

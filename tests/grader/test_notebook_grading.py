@@ -26,6 +26,17 @@ def execute(exercise_id: str, workspace, student: bool) -> nbformat.NotebookNode
     return nb
 
 
+@pytest.fixture(autouse=True)
+def remove_try_images(docker_client):
+    """The notebooks' "Try it" cells build genai-course/exercise-NN:try; this test removes them."""
+    yield
+    for tag in ("genai-course/exercise-01:try", "genai-course/exercise-03:try"):
+        try:
+            docker_client.images.remove(tag)
+        except Exception:  # not built by this test, or gone already
+            pass
+
+
 def grades(nb) -> dict[str, tuple[float, float]]:
     return {c.metadata.nbgrader["grade_id"]: determine_grade(c) for c in nb.cells if is_grade(c)}
 

@@ -1,0 +1,52 @@
+"""Grading times: each exercise's reference solution graded cold (every build with --no-cache,
+the service image included) and warm (everything from the build cache, as a learner's second
+`make grade` is). Goal: warm grading of 01 and 03 within 10 s each.
+
+`run()` returns one row per measurement: name, value, unit, goal, met.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from grader import registry
+from grader.grading import grade
+from grader.options import GradingOptions
+from grader.reporters import render_table
+from grader.workspace import materialize
+
+WARM_GOAL_S = {"01-first-image": 10.0, "03-permissions": 10.0}
+
+
+def _timed(exercise_id: str, workspace: Path, options: GradingOptions) -> float:
+    start = time.monotonic()
+    report = grade(exercise_id, workspace, options=options)
+    elapsed = time.monotonic() - start
+    if not report.full_marks:  # a timing of a wrong grading means nothing
+        raise RuntimeError(f"the reference solution of {exercise_id} lost points:\n{render_table(report)}")
+    return elapsed
+
+
+def run() -> list[dict]:
+    rows = []
+    base = GradingOptions.from_env()
+    with tempfile.TemporaryDirectory(prefix="genai-bench-grading-") as tmp:
+        for exercise in registry.all_exercises():
+            workspace = materialize(exercise.id, Path(tmp) / exercise.id, with_solution=True)
+            cold = _timed(exercise.id, workspace, GradingOptions.from_env(no_cache=True))
+            warm = _timed(exercise.id, workspace, base)
+            rows.append({"name": f"grading {exercise.id}, cold (no build cache)", "value": round(cold, 1),
+                         "unit": "s", "goal": None, "met": None})
+            goal = WARM_GOAL_S.get(exercise.id)
+            rows.append({"name": f"grading {exercise.id}, warm", "value": round(warm, 1), "unit": "s",
+                         "goal": f"<= {goal:g} s" if goal else None,
+                         "met": (warm <= goal) if goal else None})
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(f"{row['name']:<48} {row['value']:>7} {row['unit']}  {row['goal'] or ''} "
+              f"{'' if row['met'] is None else ('met' if row['met'] else 'MISSED')}")
