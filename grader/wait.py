@@ -13,8 +13,8 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 from grader.errors import NotReady
 
@@ -25,6 +25,7 @@ POLL_INTERVAL = 0.25
 class HttpAnswer:
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8"))
@@ -34,15 +35,16 @@ class ProbeError(Exception):
     """No HTTP answer (refused, reset, timed out)."""
 
 
-def http(method: str, url: str, *, timeout: float, payload: Any = None) -> HttpAnswer:
+def http(method: str, url: str, *, timeout: float, payload: Any = None,
+         headers: Mapping[str, str] | None = None) -> HttpAnswer:
     data = json.dumps(payload).encode() if payload is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    sent = {"Content-Type": "application/json"} if data else {}
+    request = urllib.request.Request(url, data=data, method=method, headers={**sent, **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return HttpAnswer(response.status, response.read())
+            return HttpAnswer(response.status, response.read(), dict(response.headers.items()))
     except urllib.error.HTTPError as err:
-        return HttpAnswer(err.code, err.read() or b"")
+        return HttpAnswer(err.code, err.read() or b"", dict(err.headers.items()) if err.headers else {})
     except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout, OSError) as err:
         reason = getattr(err, "reason", err)
         raise ProbeError(f"{type(reason).__name__}: {reason}".rstrip(": ")) from None
