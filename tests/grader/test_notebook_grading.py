@@ -26,15 +26,18 @@ def execute(exercise_id: str, workspace, student: bool) -> nbformat.NotebookNode
     return nb
 
 
+TRY_IMAGES = ("genai-course/exercise-01:try", "genai-course/exercise-03:try")
+
+
 @pytest.fixture(autouse=True)
 def remove_try_images(docker_client):
-    """The notebooks' "Try it" cells build genai-course/exercise-NN:try; this test removes them."""
+    """The notebooks' "Try it" cells build genai-course/exercise-NN:try: remove those this test made."""
+    def present():
+        return {tag for tag in TRY_IMAGES if docker_client.images.list(name=tag)}
+    before = present()
     yield
-    for tag in ("genai-course/exercise-01:try", "genai-course/exercise-03:try"):
-        try:
-            docker_client.images.remove(tag)
-        except Exception:  # not built by this test, or gone already
-            pass
+    for tag in present() - before:
+        docker_client.images.remove(tag)
 
 
 def grades(nb) -> dict[str, tuple[float, float]]:
