@@ -344,36 +344,44 @@ class Lesson:
 
     def cleanup(self, *, quiet: bool = False) -> None:
         """Remove every container, network, volume and image carrying this lesson's label,
-        and the scratch folder, and say what went."""
+        and the scratch folder, and say what went (and what could not go, and why)."""
         import docker.errors
 
         client = docker_client()
         flt = {"label": self.label_filter}
         removed = Resources()
+        kept: list[str] = []
+
+        def attempt(kind: str, name: str, remove) -> None:
+            try:
+                remove()
+                getattr(removed, kind).append(name)
+            except docker.errors.NotFound:
+                pass  # gone meanwhile
+            except docker.errors.APIError as exc:  # e.g. still used by something unlabelled
+                kept.append(f"{kind[:-1]} {name}: {exc.explanation or exc}")
+
         for c in client.containers.list(all=True, filters=flt):
-            c.remove(force=True, v=True)
-            removed.containers.append(c.name)
+            attempt("containers", c.name, lambda c=c: c.remove(force=True, v=True))
         for n in client.networks.list(filters=flt):
             n.reload()
             for attached in (n.attrs.get("Containers") or {}).values():
                 # An unlabelled container on our network would block its removal.
-                n.disconnect(attached["Name"], force=True)
-            n.remove()
-            removed.networks.append(n.name)
+                attempt("containers", f"{attached['Name']} (disconnected from {n.name})",
+                        lambda n=n, a=attached: n.disconnect(a["Name"], force=True))
+            attempt("networks", n.name, n.remove)
         for v in client.volumes.list(filters=flt):
-            v.remove(force=True)
-            removed.volumes.append(v.name)
+            attempt("volumes", v.name, lambda v=v: v.remove(force=True))
         for image in client.images.list(filters=flt):
-            # Untag rather than delete by id: a tag someone else gave the same image survives.
-            for tag in image.tags or [image.id]:
-                try:
-                    client.images.remove(tag, noprune=False)
-                except docker.errors.NotFound:
-                    pass
-                removed.images.append(tag)
+            # By tag, so that each name goes; the image itself goes with its last name.
+            for ref in image.tags or [image.id]:
+                attempt("images", ref, lambda ref=ref: client.images.remove(ref))
+        removed.containers = [c for c in removed.containers if "(disconnected" not in c]
         self._remove_scratch()
         if not quiet:
             print(f"lesson {self.id}: removed {removed.summary()} labelled {self.label_filter}")
+        if kept:
+            print("could not remove:\n  " + "\n  ".join(kept))
 
     def _remove_scratch(self) -> None:
         if self._scratch is not None:

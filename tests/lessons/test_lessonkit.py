@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from course.lessonkit import CommandFailed, Lesson, WaitTimeout, sh, wait_for, wait_http
+from course.lessonkit import CommandFailed, GpuStatus, Lesson, WaitTimeout, gpu_status, sh, wait_for, wait_http
 
 
 def test_sh_prints_the_command_then_its_output(capsys):
@@ -114,3 +114,21 @@ def test_cleanup_removes_only_what_carries_the_lesson_label(docker_client):
         lesson.cleanup(quiet=True)
         other_net.remove()
         unlabelled.remove()
+
+
+def test_gpu_status_says_why_containers_get_no_gpu():
+    """Does the GPU summary give the engine's reason when `--gpus all` fails?"""
+    none = GpuStatus(("runc",), (), 'could not select device driver "" with capabilities: [[gpu]]')
+    assert not none.available and "fails: could not select device driver" in none.text()
+    some = GpuStatus(("nvidia", "runc"), ("GPU 0: NVIDIA H100",), "")
+    assert some.available and "GPU 0: NVIDIA H100" in some.text() and "works" in some.text()
+
+
+@pytest.mark.docker
+def test_gpu_probe_answers_and_leaves_no_container(docker_client):
+    """Does the lesson's GPU probe answer either way with its evidence, and remove its container?"""
+    lesson = Lesson(96)
+    status = gpu_status(lesson)
+    assert "runc" in status.runtimes
+    assert status.available or status.engine_error
+    assert not lesson.resources().containers
