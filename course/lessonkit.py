@@ -86,8 +86,7 @@ def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet:
                               env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})})
     except subprocess.TimeoutExpired as exc:
         raise CommandFailed(f"`{command}` did not finish within {timeout:.0f} s") from exc
-    # Terminal control sequences (colours, line erasing) mean nothing in a notebook's text.
-    output = _ANSI.sub("", proc.stdout).rstrip("\n")
+    output = strip_ansi(proc.stdout).rstrip("\n")
     result = CommandResult(command, proc.returncode, output, time.monotonic() - started)
     if not quiet and result.output:
         lines = result.lines
@@ -103,6 +102,11 @@ def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet:
         shown = "" if not quiet else f"\n{result.output[-3000:]}"
         raise CommandFailed(f"`{command}` failed with exit status {result.returncode}{shown}")
     return result
+
+
+def strip_ansi(text: str) -> str:
+    """Drop terminal control sequences (colours, line erasing): noise in a notebook's text."""
+    return _ANSI.sub("", text)
 
 
 def quote(value: str | os.PathLike) -> str:
