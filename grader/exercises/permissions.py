@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import docker.errors
+
 from grader.errors import CheckFailed
 from grader.exercises._common import DockerfileContext, check_builds, is_root_user, memoized
 from grader.probes import describe_listener_problem, listening_sockets
@@ -136,10 +138,10 @@ class PermissionsContext(DockerfileContext):
         """(uid, gid, command) of every process of the running service, and where they come from."""
         try:
             container, _ = self.service
-        except CheckFailed:
+            top = container.top(ps_args="-o pid,uid,gid,args")
+        except (CheckFailed, docker.errors.APIError):
             facts = self.probe  # the service did not stay up: the image's user is what it would run as
             return [(facts["uid"], facts["gid"], "(probe)")], "a probe container (the service did not stay up)"
-        top = container.top(ps_args="-o pid,uid,gid,args")
         titles = [t.upper() for t in top.get("Titles", [])]
         rows = []
         for proc in top.get("Processes") or []:

@@ -4,6 +4,7 @@ known-bad fixture on top), grade it, and prove that the grading left nothing beh
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -43,7 +44,7 @@ def fixture_bases(docker_client):
     for tag, base in FIXTURE_BASES.items():
         subprocess.run(["docker", "build", "-q", "-t", tag, "--label", f"{MANAGED_LABEL}=true", "-"],
                        input=f"FROM {base}\n", text=True, check=True, capture_output=True, timeout=120,
-                       env={**__import__("os").environ, "DOCKER_BUILDKIT": "1"})
+                       env={**os.environ, "DOCKER_BUILDKIT": "1"})
     yield list(FIXTURE_BASES)
     for tag in FIXTURE_BASES:
         try:
