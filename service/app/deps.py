@@ -17,7 +17,9 @@ class AuthError(ServiceError):
     error_type = "unauthorized"
 
 
-def get_state(request: Request) -> ServiceState:
+# Both are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker thread,
+# a hop per request per dependency that costs more than the check itself.
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.service
 
 
@@ -25,7 +27,7 @@ State = Annotated[ServiceState, Depends(get_state)]
 _bearer = HTTPBearer(auto_error=False, description="the API token (API_TOKEN_FILE or API_TOKEN)")
 
 
-def require_token(state: State,
+async def require_token(state: State,
                   credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
     """Every route but /health and /metrics needs `Authorization: Bearer <token>` when a token is set."""
     token = state.settings.api_token
