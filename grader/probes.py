@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import Any
-
-from grader.errors import CheckFailed
 
 _LISTEN = "0A"
 
@@ -28,19 +25,6 @@ def exec_python(container: Any, code: str, *, timeout: int = 20, user: str | Non
             continue
         return code_, text
     return last
-
-
-def exec_python_json(container: Any, code: str, **kwargs: Any) -> Any:
-    """Run a probe that prints one JSON document on its last line."""
-    status, text = exec_python(container, code, **kwargs)
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if status != 0 or not lines:
-        raise CheckFailed(f"the probe could not run in the container (exit {status}): {text.strip()[-300:]}",
-                          {"probe_exit": status, "probe_output": text[-1000:]})
-    try:
-        return json.loads(lines[-1])
-    except ValueError:
-        raise CheckFailed(f"the probe printed no result: {text.strip()[-300:]}") from None
 
 
 def _decode_address(hex_addr: str) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import docker.errors
 
-from grader import hadolint, static
+from grader import hadolint
 from grader.dockerfile import Dockerfile, DockerfileSyntaxError, parse
 from grader.engine import BuildResult
 from grader.errors import CheckFailed
@@ -189,8 +189,7 @@ class ScriptContext:
         self.runs: list[ScriptResult] = [self.run_script()]
 
     def run_script(self) -> ScriptResult:
-        result = self.session.run_script(self.workspace, self.script, self.variables)
-        return result
+        return self.session.run_script(self.workspace, self.script, self.variables)
 
     @property
     def first_run(self) -> ScriptResult:
@@ -276,10 +275,5 @@ def published_ports_are_local(attrs_by_name: dict[str, dict]) -> Passed:
     return passed(f"every published port is bound to localhost: {'; '.join(local)}", published=local)
 
 
-def names_list(items: Iterable[str]) -> str:
-    items = list(items)
-    return ", ".join(items) if items else "none"
-
-
-__all__ = ["DockerfileContext", "ImageInfo", "ScriptContext", "check_builds", "published_ports_are_local",
-           "is_root_user", "memoized", "published_bindings", "publishing_problem", "static"]
+__all__ = ["DockerfileContext", "ImageInfo", "ScriptContext", "check_builds", "is_root_user", "memoized",
+           "published_bindings", "published_ports_are_local", "publishing_problem"]

@@ -141,8 +141,8 @@ def check_localhost_only(ctx: NetworkingContext):
 
 
 @exercise.check("isolated_batch", points=2, summary="genai-batch runs with network mode none",
-                hint=f"Start the batch container with `--network none`: a job that reads files and writes "
-                     f"results needs no network, and without one it can neither leak data nor be reached.",
+                hint="Start the batch container with `--network none`: a job that reads files and writes "
+                     "results needs no network, and without one it can neither leak data nor be reached.",
                 section="No network at all")
 def check_isolated_batch(ctx: NetworkingContext):
     batch = ctx.container(BATCH)
