@@ -213,7 +213,10 @@ class Dashboard:
     def show(self) -> None:
         if headless():
             print(snapshot_text(self.snapshot()))
-            return
+        else:
+            _display(self.widget())
+
+    def widget(self):
         import ipywidgets as w
 
         body = w.HTML()
@@ -226,7 +229,7 @@ class Dashboard:
 
         button.on_click(refresh)
         refresh()
-        _display(w.VBox([w.HBox([button, stamp]), body]))
+        return w.VBox([w.HBox([button, stamp]), body])
 
 
 def dashboard(label: str | None = None) -> Dashboard:
@@ -325,7 +328,10 @@ class LayerExplorer:
     def show(self) -> None:
         if headless():
             print(layers_text(self.image, image_layers(self.image, self.client)))
-            return
+        else:
+            _display(self.widget())
+
+    def widget(self):
         import ipywidgets as w
 
         picker = w.Dropdown(options=self.images, value=self.image, description="image",
@@ -338,7 +344,7 @@ class LayerExplorer:
 
         picker.observe(render, names="value")
         render()
-        _display(w.VBox([picker, chart]))
+        return w.VBox([picker, chart])
 
 
 def layer_explorer(image: str | None = None, images: Sequence[str] | None = None) -> LayerExplorer:
@@ -411,17 +417,23 @@ class NetworkMap:
         self.client = client
 
     def show(self) -> None:
-        snap = engine_snapshot(self.client, label=self.label)
         if headless():
-            print(network_map_text(snap))
-            return
+            print(network_map_text(engine_snapshot(self.client, label=self.label)))
+        else:
+            _display(self.widget())
+
+    def widget(self):
         import ipywidgets as w
 
-        body = w.HTML(network_map_html(snap))
+        body = w.HTML()
         button = w.Button(description="Refresh", icon="refresh")
-        button.on_click(lambda _: setattr(body, "value",
-                                          network_map_html(engine_snapshot(self.client, label=self.label))))
-        _display(w.VBox([button, body]))
+
+        def refresh(_=None):
+            body.value = network_map_html(engine_snapshot(self.client, label=self.label))
+
+        button.on_click(refresh)
+        refresh()
+        return w.VBox([button, body])
 
 
 def network_map(label: str | None = None) -> NetworkMap:
@@ -589,7 +601,11 @@ def self_check(questions: Sequence[Question], title: str = "Self-check") -> None
     """Multiple-choice questions with immediate feedback (answers printed when headless)."""
     if headless():
         print(quiz_text(questions, title))
-        return
+    else:
+        _display(quiz_widget(questions, title))
+
+
+def quiz_widget(questions: Sequence[Question], title: str = "Self-check"):
     import ipywidgets as w
 
     blocks = [w.HTML(f"<h4>{html.escape(title)}</h4>")]
@@ -612,7 +628,7 @@ def self_check(questions: Sequence[Question], title: str = "Self-check") -> None
 
         button.on_click(check)
         blocks += [w.HTML(f"<b>{n + 1}. {html.escape(q.prompt)}</b>"), choice, w.HBox([button, feedback])]
-    _display(w.VBox(blocks + [score]))
+    return w.VBox(blocks + [score])
 
 
 # --------------------------------------------------------------------------- deployment decision helper
@@ -714,7 +730,11 @@ def deployment_helper(initial: Needs | None = None) -> None:
     needs = initial or Needs()
     if headless():
         print(f"Your answers: {needs}\n{recommend(needs).text()}")
-        return
+    else:
+        _display(deployment_widget(needs))
+
+
+def deployment_widget(needs: Needs):
     import ipywidgets as w
 
     style = {"description_width": "230px"}
@@ -747,7 +767,7 @@ def deployment_helper(initial: Needs | None = None) -> None:
     for control in (gpu, duration, traffic, stage, ops, model):
         control.observe(update, names="value")
     update()
-    _display(w.VBox([gpu, duration, traffic, stage, ops, model, answer]))
+    return w.VBox([gpu, duration, traffic, stage, ops, model, answer])
 
 
 # --------------------------------------------------------------------------- permission calculator
@@ -818,7 +838,11 @@ def permission_calculator(initial: str | int = "755", examples: Sequence[str] = 
     if headless():
         for mode in (initial, *examples):
             print(permission_text(mode) + "\n")
-        return
+    else:
+        _display(permission_widget(initial))
+
+
+def permission_widget(initial: str | int = "755"):
     import ipywidgets as w
 
     digits = _octal_digits(initial)
@@ -868,7 +892,7 @@ def permission_calculator(initial: str | int = "755", examples: Sequence[str] = 
             box.observe(from_boxes, names="value")
     from_text()
     grid = [w.HBox([w.Label(who, layout=w.Layout(width="70px"))] + row) for who, row in zip(_WHO, boxes)]
-    _display(w.VBox([octal, *grid, out]))
+    return w.VBox([octal, *grid, out])
 
 
 __all__ = [
