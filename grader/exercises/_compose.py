@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import docker.errors
-import yaml
 
 from grader.engine import BuildResult, parse_build_steps, run_bounded
 from grader.errors import CheckFailed
@@ -105,20 +104,25 @@ class ComposeConfig:
 
 def grader_override(config: ComposeConfig, labels: Mapping[str, str], image_prefix: str) -> dict:
     """The grader's own compose file: labels everywhere, session-named images, default limits."""
+    def missing(element: Mapping[str, Any] | None) -> dict[str, str]:
+        # compose merges labels as a list that must not repeat an item the learner's files already hold
+        have = (element or {}).get("labels") or {}
+        return {k: v for k, v in labels.items() if have.get(k) != v}
+
     services = {}
     for name, svc in config.services.items():
-        entry: dict[str, Any] = {"labels": dict(labels), "privileged": False}
+        entry: dict[str, Any] = {"labels": missing(svc), "privileged": False}
         if svc.get("build") is not None:
             entry["image"] = f"{image_prefix}-{name}"
-            entry["build"] = {"labels": dict(labels)}
+            entry["build"] = {"labels": missing(svc.get("build"))}
         limits = config.limits(name)
         for key, short in (("memory", "mem_limit"), ("cpus", "cpus"), ("pids", "pids_limit")):
             if not limits[key]:
                 entry[short] = GRADER_LIMITS[short]
         services[name] = entry
     override: dict[str, Any] = {"services": services}
-    networks = {k: {"labels": dict(labels)} for k, v in config.networks.items() if not v.get("external")}
-    volumes = {k: {"labels": dict(labels)} for k, v in config.volumes.items() if not v.get("external")}
+    networks = {k: {"labels": missing(v)} for k, v in config.networks.items() if not v.get("external")}
+    volumes = {k: {"labels": missing(v)} for k, v in config.volumes.items() if not v.get("external")}
     if networks:
         override["networks"] = networks
     if volumes:
@@ -243,7 +247,8 @@ class ComposeProject:
         prefix = f"genai-course/grading:{self.session.id[:12]}"
         self.images = {name: f"{prefix}-{name}" for name, svc in config.services.items() if svc.get("build")}
         self.override = self._outside / "grader.compose.yaml"
-        self.override.write_text(yaml.safe_dump(grader_override(config, self.session.labels, prefix)))
+        # JSON is YAML without anchors: compose would read a repeated mapping as a list
+        self.override.write_text(json.dumps(grader_override(config, self.session.labels, prefix), indent=1))
         self.session.add_cleanup(f"compose project {self.name}", self.remove)
 
     def build(self, files: tuple[str, ...]) -> BuildResult:

@@ -35,6 +35,7 @@ MODEL_NAMES = re.compile(r"^(pytorch_model|model|tf_model|flax_model)[\w.-]*\.(b
 COMPILER = re.compile(r"^(?:(?:x86_64|aarch64|arm)-linux-gnu\w*-)?(gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(-\d+)?$")
 BIN_DIRS = ("usr/bin", "usr/local/bin", "bin", "usr/sbin", "usr/local/sbin")
 PIP_CACHE = re.compile(r"(^|/)\.cache/pip/")
+PACKAGES = "-packages/"        # site-packages/ and Debian's dist-packages/
 
 
 def megabytes(size: int) -> str:
@@ -48,6 +49,7 @@ class Layer:
     size: int
     files: int
     base: bool
+    packages: bool = False       # it adds Python packages (site-packages): a dependency layer
 
 
 @dataclass
@@ -232,7 +234,8 @@ def analyse(client: Any, image_id: str, df: Dockerfile | None, token: bytes | No
     if len(instructions) != len(contents):  # images without history: the layer's position names it
         instructions = [f"layer {i + 1}" for i in range(len(contents))]
 
-    layers = tuple(Layer(i, instructions[i], files.size, len(files.entries), i < base_count)
+    layers = tuple(Layer(i, instructions[i], files.size, len(files.entries), i < base_count,
+                         any(PACKAGES in p for p in files.entries))
                    for i, files in enumerate(contents))
     visible: dict[str, tuple[int, int]] = {}        # path -> (size, layer)
     first: dict[str, int] = {}                      # path -> size of its first copy
