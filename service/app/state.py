@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from .backend import Embedder
 from .batching import DynamicBatcher
 from .config import Settings
-from .errors import InputTooLargeError, ModelError, NotReadyError
+from .errors import InputTooLargeError, ModelError, NotReadyError, UnprocessableError
 from .metrics import Metrics
 from .store import DocumentStore, StoreHolder
 
@@ -92,6 +92,11 @@ class ServiceState:
             if len(text) > s.max_input_chars:
                 raise InputTooLargeError(f"input {i} has {len(text)} characters; at most "
                                          f"{s.max_input_chars} (MAX_INPUT_CHARS)")
+            if not text.isascii():
+                try:  # JSON can smuggle in lone surrogates ("\ud800"), which no tokenizer or database takes
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise UnprocessableError(f"input {i} is not valid Unicode (a lone surrogate)") from None
 
     async def embed(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
         """Checked, batched embedding: vectors [n, dimension] and each text's token count."""

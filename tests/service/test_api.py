@@ -161,6 +161,13 @@ def test_invalid_json_and_query_are_422(client):
     assert_error(client.get("/search"), 422, "q")
 
 
+@pytest.mark.parametrize("path,body", [("/embed", b'{"inputs": "ab\\ud800cd"}'),
+                                       ("/documents", b'{"text": "\\udfff"}')])
+def test_lone_surrogates_are_422(client, path, body):
+    """Is text that JSON allows but Unicode does not (a lone surrogate) refused before the tokenizer?"""
+    assert_error(client.post(path, content=body, headers={"content-type": "application/json"}), 422, "Unicode")
+
+
 def test_empty_input_list_is_422_but_an_empty_string_embeds(client):
     assert client.post("/embed", json={"inputs": ""}).status_code == 200
     assert_error(client.post("/embed", json={"inputs": []}), 422, "inputs")
