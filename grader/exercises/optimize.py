@@ -171,7 +171,8 @@ def check_cache_friendly(ctx: OptimizeContext):
     copy = ctx.session.tmpdir() / "workspace"
     shutil.copytree(ctx.workspace, copy, symlinks=True)
     code = copy / CODE_FILE
-    code.write_text(code.read_text() + "\n# changed by the grader: application code only\n")
+    # unique per grading: a change an earlier grading made would come from the cache
+    code.write_text(code.read_text() + f"\n# changed by the grader ({ctx.session.id}): code only\n")
     rebuild = ctx.session.build(copy, dockerfile=copy / ctx.dockerfile_name, no_cache=False)
     if not rebuild.ok:
         fail(f"the rebuild after changing only {CODE_FILE} failed:\n{rebuild.failure_summary()}")
