@@ -856,7 +856,7 @@ def permission_widget(initial: str | int = "755"):
         lines = "<br>".join(html.escape(x) for x in explain_mode(mode))
         out.value = (f"<code style='font-size:14px'>-{octal_to_symbolic(mode)}</code> "
                      f"&nbsp; <code>chmod {mode} FILE</code> = <code>chmod {chmod_symbolic(mode)} FILE</code>"
-                     f"<div style='font-family:monospace;margin-top:4px'>{lines}</div>")
+                     f"<div style='font-family:monospace;white-space:pre;margin-top:4px'>{lines}</div>")
 
     def from_text(_=None):
         nonlocal syncing

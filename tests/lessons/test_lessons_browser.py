@@ -14,6 +14,43 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDGET_CELL = "deployment_helper("  # lesson 01's decision helper: a self-contained widget cell
+# Chromium aborts requests when the host's network changes, as it does whenever Docker adds or
+# removes a container's interface. That is the machine, not the course: such a run is repeated.
+NETWORK_CHANGED = ("ERR_NETWORK_CHANGED", "Server Connection Error")
+ATTEMPTS = 3
+
+
+def _run_widget_cell(lab: LabServer, browser, notebook: Path, screenshot: Path) -> tuple[str, list[str]]:
+    """Open the notebook, run the widget cell, answer one question; return the widget's text
+    and every console error, page error and failed request seen on the way."""
+    errors: list[str] = []
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.on("response", lambda r: errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
+    page.on("dialog", lambda d: errors.append(f"dialog: {d.message}"))
+    try:
+        page.goto(f"{lab.base_url}/lab/tree/{notebook.as_posix()}?token={lab.token}")
+        page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
+        cell = page.locator(".jp-CodeCell", has_text=WIDGET_CELL).first
+        cell.scroll_into_view_if_needed()
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        widget = cell.locator(".jp-OutputArea-output .widget-vbox").first
+        widget.wait_for(timeout=60_000)
+        cell.locator(".jp-OutputArea-output", has_text="Recommended:").first.wait_for(timeout=10_000)
+        # The widget answers the learner: say a GPU is needed, and the advice changes.
+        cell.get_by_role("button", name="yes").click()
+        cell.locator(".jp-OutputArea-output", has_text="Ruled out:").first.wait_for(timeout=10_000)
+        widget.scroll_into_view_if_needed()
+        page.screenshot(path=str(screenshot))
+        return widget.inner_text(), errors
+    except Exception as exc:  # a timeout: report it with what the page said
+        dialogs = page.locator(".jp-Dialog").all_inner_texts()
+        return "", errors + [f"scenario failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"] + \
+            [f"dialog: {d}" for d in dialogs]
+    finally:
+        page.close()
 
 
 @pytest.mark.docker
@@ -31,31 +68,21 @@ def test_first_lesson_renders_its_widget_in_chromium(repo_root, tmp_path, docker
     shutil.copy(repo_root / first, tmp_path / first)
     artifacts = repo_root / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
-    errors: list[str] = []
+    screenshot = artifacts / "lesson01-widget.png"
+    screenshot.unlink(missing_ok=True)
+    disturbed: list[list[str]] = []
 
     with LabServer(port=free_port(), root=tmp_path) as lab, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.on("console", lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.goto(f"{lab.base_url}/lab/tree/{first.as_posix()}?token={lab.token}")
-            page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
-            cell = page.locator(".jp-CodeCell", has_text=WIDGET_CELL).first
-            cell.scroll_into_view_if_needed()
-            cell.locator(".jp-InputArea-editor").click()
-            page.keyboard.press("Shift+Enter")
-            widget = cell.locator(".jp-OutputArea-output .widget-vbox").first
-            widget.wait_for(timeout=60_000)
-            recommendation = cell.locator(".jp-OutputArea-output", has_text="Recommended:").first
-            recommendation.wait_for(timeout=10_000)
-            # The widget answers the learner: pick "yes" for a GPU, the advice changes.
-            cell.get_by_role("button", name="yes").click()
-            cell.locator(".jp-OutputArea-output", has_text="Ruled out:").first.wait_for(timeout=10_000)
-            widget.scroll_into_view_if_needed()
-            page.screenshot(path=str(artifacts / "lesson01-widget.png"))
-            text = widget.inner_text()
+            for _ in range(ATTEMPTS):
+                text, errors = _run_widget_cell(lab, browser, first, screenshot)
+                if not any(marker in e for e in errors for marker in NETWORK_CHANGED):
+                    break
+                disturbed.append(errors)
         finally:
             browser.close()
-    assert "Recommended:" in text and "serverless functions" in text
-    assert not errors, "\n".join(errors)
+    note = f" (after {len(disturbed)} run(s) disturbed by network changes: {disturbed})" if disturbed else ""
+    assert not errors, "\n".join(errors) + note
+    assert "Recommended:" in text and "serverless functions" in text, text + note
+    assert screenshot.exists()
