@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from grader import registry
+from grader.errors import CannotGrade
 from grader.grading import grade
 from grader.options import GradingOptions
 from grader.reporters import render_table
@@ -35,8 +36,13 @@ def run() -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="genai-bench-grading-") as tmp:
         for exercise in registry.all_exercises():
             workspace = materialize(exercise.id, Path(tmp) / exercise.id, with_solution=True)
-            cold = _timed(exercise.id, workspace, GradingOptions.from_env(no_cache=True))
-            warm = _timed(exercise.id, workspace, base)
+            try:
+                cold = _timed(exercise.id, workspace, GradingOptions.from_env(no_cache=True))
+                warm = _timed(exercise.id, workspace, base)
+            except (RuntimeError, CannotGrade) as exc:  # one exercise's trouble must not hide the others
+                rows.append({"name": f"grading {exercise.id}: {str(exc).splitlines()[0]}", "value": None,
+                             "unit": "s", "goal": "full marks", "met": False})
+                continue
             rows.append({"name": f"grading {exercise.id}, cold (no build cache)", "value": round(cold, 1),
                          "unit": "s", "goal": None, "met": None})
             goal = WARM_GOAL_S.get(exercise.id)
