@@ -896,8 +896,9 @@ def permission_widget(initial: str | int = "755"):
 
 
 __all__ = [
-    "headless", "human_size", "engine_snapshot", "snapshot_text", "dashboard", "Dashboard",
-    "image_layers", "layers_text", "layer_explorer", "LayerExplorer", "network_map", "network_map_text",
-    "build_live", "BuildResult", "BuildFailed", "Question", "self_check", "quiz_text", "Needs", "recommend",
-    "deployment_helper", "octal_to_symbolic", "symbolic_to_octal", "explain_mode", "permission_calculator",
+    "headless", "human_size", "table_text", "engine_snapshot", "snapshot_text", "dashboard", "Dashboard",
+    "image_layers", "layers_text", "layer_explorer", "LayerExplorer", "network_map", "network_map_text", "NetworkMap",
+    "build_live", "BuildResult", "BuildFailed", "Question", "self_check", "quiz_widget", "quiz_text", "Needs",
+    "recommend", "deployment_helper", "deployment_widget", "octal_to_symbolic", "symbolic_to_octal", "explain_mode",
+    "permission_calculator", "permission_widget",
 ]
