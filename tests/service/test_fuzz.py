@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,9 @@ from app.config import Settings
 from app.main import create_app
 from tests.service.fakes import FakeBackend, factory
 
-# schemathesis collects its cases at import, so the app (and its data dir) exist from then on.
-DATA = Path(tempfile.mkdtemp(prefix="genai-fuzz-"))
+# schemathesis collects its cases at import, so the app exists from then on; its data dir is
+# only created by the first document stored (so collecting alone leaves nothing behind).
+DATA = Path(tempfile.gettempdir()) / f"genai-fuzz-{uuid.uuid4().hex[:8]}"
 CONFIG = Settings(data_dir=DATA / "data", api_token_file=DATA / "no-token", model_dir=DATA / "no-model",
                   inference_threads=2, max_inputs=16, max_input_chars=2000)
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(CONFIG, backend=factory(FakeBackend())))
