@@ -8,7 +8,7 @@ from grader import registry
 from grader.results import Status
 from tests.grader.conftest import assert_fails_exactly, table
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.slow]  # builds the service's dependencies
 EXERCISE = "03-permissions"
 
 FIXTURES = [
