@@ -121,8 +121,7 @@ class GradingSession:
                     f"removes it: back it up if you need it, remove it with `docker volume rm {name}`, "
                     f"and grade again")
         for name in names.networks:
-            if self.client.networks.list(names=[name]) and any(
-                    n.name == name for n in self.client.networks.list(names=[name])):
+            if any(n.name == name for n in self.client.networks.list(names=[name])):  # names= is a prefix filter
                 raise ResourceInTheWay(
                     f"a network named {name} already exists and was not created by this grading; "
                     f"remove it with `docker network rm {name}` and grade again")
