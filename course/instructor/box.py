@@ -18,6 +18,7 @@ Usage:
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
 import re
@@ -26,6 +27,7 @@ import tarfile
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -327,3 +329,36 @@ class GradingBox:
             why = save_err.strip() or load.stderr.decode(errors="replace").strip()
             raise BoxError(f"could not load {', '.join(refs)} into {self.name}: {why}")
         return time.monotonic() - start
+
+
+class Janitor:
+    """Removes finished boxes in the background: deleting a box's images takes seconds
+    the next grading need not wait for. `drain()` waits for every removal; it runs at
+    exit too, so a process never ends with a box of its own still there."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="box-removal")
+        self._pending: list[Future] = []
+        self._lock = threading.Lock()
+        atexit.register(self.drain)
+
+    def remove_later(self, box: GradingBox) -> None:
+        with self._lock:
+            self._pending.append(self._pool.submit(self._remove, box))
+
+    @staticmethod
+    def _remove(box: GradingBox) -> None:
+        box.client = docker.from_env(timeout=300)  # the caller may close its own client meanwhile
+        try:
+            box.remove()
+        finally:
+            box.client.close()
+
+    def drain(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for future in pending:
+            future.exception()  # remove() never raises; wait for it
+
+
+JANITOR = Janitor()

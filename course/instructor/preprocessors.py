@@ -102,8 +102,27 @@ def merge_outputs(nb: NotebookNode, sent: NotebookNode, executed: NotebookNode) 
             original.outputs = [nbformat.v4.new_output(
                 "stream", name="stdout",
                 text=f"(not run at autograde: the submitted {target} is graded, as Check my work grades it)\n")]
+        if utils.is_grade(original):
+            refuse_overclaim(original)
     nbformat.validate(nb)
     return nb
+
+
+def refuse_overclaim(cell: NotebookNode) -> None:
+    """A cell that returns more than its points would make nbgrader's SaveAutoGrades raise,
+    failing the whole submission: it earns nothing instead, and says why."""
+    max_points = float(cell.metadata["nbgrader"]["points"])
+    for i, output in enumerate(cell.outputs):
+        if output.get("output_type") != "execute_result":
+            continue
+        try:
+            utils.get_partial_grade(output, max_points)
+        except ValueError:
+            claimed = str(output.get("data", {}).get("text/plain", ""))[:40]
+            cell.outputs[i] = nbformat.v4.new_output(
+                "error", ename="OverClaim", evalue=f"the cell returned {claimed}, more than its {max_points:g} points",
+                traceback=[f"OverClaim: the cell returned {claimed}, more than its {max_points:g} points"])
+        return  # nbgrader reads the first execute_result only
 
 
 def mark_not_executed(nb: NotebookNode, reason: str) -> None:

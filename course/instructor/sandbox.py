@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import docker
 
 from course.instructor import boximage, settings
-from course.instructor.box import COURSE_DIR, GradingBox
+from course.instructor.box import COURSE_DIR, JANITOR, GradingBox
 from course.instructor.errors import InstructorError, UntrustedOutput
 
 # The trusted code a box gets, relative to the repository; never exercises/ or solutions/.
@@ -85,10 +86,17 @@ class Submission:
         return f"{WORK_ROOT}/{self.exercise}"
 
 
+@contextmanager
 def _open_box(client, image: str, submission: Submission, needs: ExerciseNeeds, role: str,
-              limits: settings.BoxLimits) -> GradingBox:
-    return GradingBox(client, image, name=f"{submission.student}-{submission.exercise}-{role}",
-                      limits=limits, models_dir=needs.models_dir, session=str(uuid.uuid4()))
+              limits: settings.BoxLimits) -> Iterator[GradingBox]:
+    """A started box for one submission; removed in the background once done with."""
+    box = GradingBox(client, image, name=f"{submission.student}-{submission.exercise}-{role}",
+                     limits=limits, models_dir=needs.models_dir, session=str(uuid.uuid4()))
+    box.__enter__()  # removes what it created if it cannot start
+    try:
+        yield box
+    finally:
+        JANITOR.remove_later(box)
 
 
 def _prepare(box: GradingBox, submission: Submission, needs: ExerciseNeeds) -> None:

@@ -117,6 +117,17 @@ def test_tampered_results_are_refused(tamper):
         pp.merge_outputs(nb, runnable, executed)
 
 
+def test_a_cell_claiming_more_than_its_points_earns_nothing():
+    """Does a cell returning more than its points score 0, instead of failing the whole autograde?"""
+    nb = sample_notebook()
+    runnable = pp.runnable_copy(nb)
+    executed = executed_copy(runnable)
+    executed.cells[3].outputs = [new_output("execute_result", data={"text/plain": "99.0"}, execution_count=3)]
+    pp.merge_outputs(nb, runnable, executed)
+    assert determine_grade(nb.cells[3]) == (0, 2.0)
+    assert nb.cells[3].outputs[0]["ename"] == "OverClaim"
+
+
 def test_a_notebook_that_could_not_run_earns_nothing():
     """Does every graded cell of a notebook the box could not run score 0?"""
     nb = sample_notebook()
