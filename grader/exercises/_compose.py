@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping
 
 import docker.errors
 
+from grader.dockerfile import NOTEBOOK_PLACEHOLDER
 from grader.engine import BuildResult, parse_build_steps, run_bounded
 from grader.errors import CheckFailed
 from grader.exercises._common import memoized
@@ -145,7 +146,7 @@ class ComposeRun:
         return self.code == 0
 
     def tail(self, lines: int = 12) -> str:
-        kept = [ln[:300] for ln in self.output.strip().splitlines() if ln.strip()][-lines:]
+        kept = [ln.strip()[:300] for ln in self.output.strip().splitlines() if ln.strip()][-lines:]
         return "\n".join(kept) if kept else "(no output)"
 
 
@@ -214,6 +215,10 @@ class ComposeProject:
         out = self._outside / f"config-{self._counter}.json"
         run = self.compose("config", "--format", "json", "--output", str(out), files=files, timeout=QUICK)
         if not run.ok or not out.is_file():
+            placeholder = [f for f in files if NOTEBOOK_PLACEHOLDER in (self.dir / f).read_text(errors="replace")]
+            if placeholder:
+                fail(f"{placeholder[0]} still holds the notebook's placeholder: replace `# YOUR CODE HERE` and "
+                     f"`raise NotImplementedError()` with your configuration", files=list(files))
             why = "did not finish in time" if run.timed_out else f"failed:\n{run.tail()}"
             fail(f"`docker compose -f {' -f '.join(files)} config` {why}", files=list(files),
                  output=run.tail())
@@ -257,14 +262,24 @@ class ComposeProject:
         return BuildResult(run.ok, ",".join(self.images.values()), None, run.output, run.duration_s,
                            run.timed_out, run.code, parse_build_steps(run.output))
 
-    def up(self, files: tuple[str, ...], *services: str, recreate: bool = False) -> ComposeRun:
-        args = ["up", "--detach", "--no-build", "--wait", "--wait-timeout", str(max(1, int(self.options.start_timeout)))]
+    def up(self, files: tuple[str, ...], *services: str, recreate: bool = False, wait: bool = True) -> ComposeRun:
+        """`up --detach`; with `wait`, until every service is healthy (or running, without a health check).
+        Without it, compose still honours depends_on conditions; the caller polls the server itself, which
+        is quicker than the health check's interval."""
+        args = ["up", "--detach", "--no-build"]
+        if wait:
+            args += ["--wait", "--wait-timeout", str(max(1, int(self.options.start_timeout)))]
         if recreate:
             args += ["--force-recreate", "--no-deps"]
-        run = self.compose(*args, *services, files=self.stack_files(files),
-                           timeout=self.options.start_timeout + 120)
+        # `up` itself waits for depends_on conditions, which --wait-timeout does not bound
+        run = self.compose(*args, *services, files=self.stack_files(files), timeout=self.up_limit)
         self._remember_volumes()
         return run
+
+    @property
+    def up_limit(self) -> float:
+        # the start limit, and as long again (30 s at most) to create the containers
+        return self.options.start_timeout + min(30.0, self.options.start_timeout)
 
     def down(self, files: tuple[str, ...], volumes: bool = False) -> ComposeRun:
         self._remember_volumes()
@@ -377,7 +392,8 @@ class ComposeContext:
         described = "\n".join(s.describe() for s in states) or "no container was created"
         if not run.ok:
             if run.timed_out:
-                why = f"did not return within {self.options.start_timeout + 120:.0f} s"
+                why = (f"was stopped after {self.project.up_limit:.0f} s (the start limit is "
+                       f"{self.options.start_timeout:.0f} s)")
             else:
                 why = f"failed after {run.duration_s:.0f} s: {run.tail(3)}"
             fail(f"`docker compose up --wait` {why}\n{described}", states=[s.__dict__ for s in states])
@@ -400,11 +416,10 @@ class ComposeContext:
                                 container=self.project.container(SERVER), what=SERVER)
 
     def stack_is_up(self) -> bool:
-        try:
-            self.stack  # noqa: B018
-            return True
-        except CheckFailed:
-            return False
+        """Whether stack_healthy brought the stack up; never starts it (a check graded without the stack
+        judges the configuration alone)."""
+        done = self.__dict__.get("_memoized", {}).get("stack")
+        return bool(done and done[0])
 
     def endpoint(self, auth: bool = True) -> Endpoint:
         """The server through the host port compose published for 8000 (loopback where it is bound to all)."""

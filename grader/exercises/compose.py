@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import PurePosixPath
 
 from grader.errors import CheckFailed
@@ -111,7 +112,8 @@ def check_user_network(ctx: ComposeExerciseContext):
         if svc.get("network_mode"):
             problems.append(f"{name} uses network_mode: {svc['network_mode']}")
         elif key not in (svc.get("networks") or {}):
-            problems.append(f"{name} is on {', '.join(svc.get('networks') or {}) or 'the default network'}")
+            on = [n if n != "default" else "the default network" for n in svc.get("networks") or {}]
+            problems.append(f"{name} is on {', '.join(on) or 'the default network'}")
     if problems:
         fail(f"{'; '.join(problems)}; expected both services on {NETWORK}")
     attached = ""
@@ -171,7 +173,7 @@ def check_server_uses_db(ctx: ComposeExerciseContext):
     doc_id = stored.get("id") if isinstance(stored, dict) else None
     if not doc_id:
         fail(f"POST /documents answered without an id: {stored}")
-    run = ctx.project.up(ctx.stack_files, SERVER, recreate=True)
+    run = ctx.project.up(ctx.stack_files, SERVER, recreate=True, wait=False)
     if not run.ok:
         fail(f"recreating the server (`docker compose up --force-recreate --no-deps {SERVER}`) failed: {run.tail(4)}")
     try:
@@ -209,12 +211,13 @@ def check_db_volume(ctx: ComposeExerciseContext):
     down = ctx.project.down(ctx.stack_files)
     if not down.ok:
         fail(f"`docker compose down` failed: {down.tail(4)}")
-    up = ctx.project.up(ctx.stack_files)
+    up = ctx.project.up(ctx.stack_files, wait=False)
     if not up.ok:
         fail(f"after `docker compose down`, `docker compose up --wait` failed: {up.tail(4)}\n"
              + "\n".join(s.describe() for s in ctx.project.states()))
     ctx.wait_ready()
-    found = psql(ctx.project.container(DB), user, "SELECT marker FROM genai_grader_probe", missing_ok=True)
+    found = psql(ctx.project.container(DB), user, "SELECT marker FROM genai_grader_probe", missing_ok=True,
+                 patience=ctx.options.start_timeout)
     if marker not in found:
         fail(f"a row written into PostgreSQL is gone after `docker compose down` then `up`: its data folder "
              f"{pgdata} is {where}; expected a named volume there", pgdata=pgdata, mount=mount)
@@ -235,16 +238,22 @@ def _describe_mount(mount: dict | None, declared: list, ctx: ComposeExerciseCont
     return f"a {mount.get('Type')} mount of {ctx.relative(mount.get('Source', ''))}"
 
 
-def psql(container, user: str, sql: str, missing_ok: bool = False) -> str:
-    """Run SQL in the database container (local socket, as its superuser); the output, or a failed check."""
-    code, output = container.exec_run(["timeout", "20", "psql", "-v", "ON_ERROR_STOP=1", "-U", user, "-d",
-                                       "postgres", "-tAc", sql], environment={"PGCONNECT_TIMEOUT": "5"})
-    text = (output or b"").decode("utf-8", errors="replace")
-    if code != 0:
+def psql(container, user: str, sql: str, missing_ok: bool = False, patience: float = 0.0) -> str:
+    """Run SQL in the database container (local socket, as its superuser); the output, or a failed check.
+    With `patience`, a database still starting is asked again until that many seconds have passed."""
+    deadline = time.monotonic() + patience
+    while True:
+        code, output = container.exec_run(["timeout", "20", "psql", "-v", "ON_ERROR_STOP=1", "-U", user, "-d",
+                                           "postgres", "-tAc", sql], environment={"PGCONNECT_TIMEOUT": "5"})
+        text = (output or b"").decode("utf-8", errors="replace")
+        if code == 0:
+            return text
         if missing_ok and "does not exist" in text:
             return ""
-        fail(f"psql in the {DB} container failed (exit {code}): {text.strip()[-300:]}")
-    return text
+        starting = "could not connect" in text or "starting up" in text or "No such file" in text
+        if not starting or time.monotonic() >= deadline:
+            fail(f"psql in the {DB} container failed (exit {code}): {text.strip()[-300:]}")
+        time.sleep(0.5)
 
 
 def _command(svc: dict) -> list[str]:

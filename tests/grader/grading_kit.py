@@ -1,0 +1,164 @@
+"""Helpers for the tests of exercises 05-08, whose reference solutions are the service's own files.
+
+- Known-bad fixtures are folders under tests/grader/fixtures/<exercise>/<name>/: files to lay over
+  the solved workspace, and/or an `edits.yaml` that changes the service's files in the copy, so a
+  fixture stays a few lines and never a stale copy of a service file:
+      compose.yaml:             # a YAML file: structural edits (dotted paths, list indexes allowed)
+        set: {services.server.read_only: false}
+        delete: [services.db.deploy]
+      Dockerfile:               # any other file: regular expressions (multiline), each must match
+        - {pattern: '^USER fastapi\\n', replace: ''}
+- `grade_only` grades some checks of an exercise (and the checks they need), so that a check that
+  reads the configuration is proven with a fixture that fails in seconds, without a stack.
+- `compose_leftovers` finds what a grading of a compose exercise could leave: its project, and
+  volumes that no label names (the anonymous volumes of an image's VOLUME).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from grader import registry
+from grader.engine import Engine
+from grader.grading import prepare_environment, resolve_workspace, run_checks
+from grader.options import GradingOptions
+from grader.results import ExerciseReport
+from grader.runner import GradingSession
+from grader.workspace import materialize
+
+FIXTURES = Path(__file__).with_name("fixtures")
+EDITS = "edits.yaml"
+
+
+def _walk(document: Any, dotted: str) -> tuple[Any, Any]:
+    *parents, last = [int(p) if p.isdigit() else p for p in dotted.split(".")]
+    node = document
+    for key in parents:
+        node = node[key]
+    return node, last
+
+
+def edit_yaml(path: Path, spec: dict) -> None:
+    document = yaml.safe_load(path.read_text())
+    for dotted, value in (spec.get("set") or {}).items():
+        parent, key = _walk(document, dotted)
+        parent[key] = value
+    for dotted in spec.get("delete") or []:
+        parent, key = _walk(document, dotted)
+        del parent[key]   # a KeyError here: the fixture no longer matches the service's file
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def edit_text(path: Path, rules: list[dict]) -> None:
+    text = path.read_text()
+    for rule in rules:
+        text, count = re.subn(rule["pattern"], rule["replace"], text, flags=re.MULTILINE)
+        assert count, f"{path.name}: the fixture's pattern {rule['pattern']!r} matches nothing any more"
+    path.write_text(text)
+
+
+def apply_fixture(exercise_id: str, fixture: str, workspace: Path) -> None:
+    source = FIXTURES / exercise_id / fixture
+    assert source.is_dir(), f"no fixture {source}"
+    for item in sorted(source.rglob("*")):
+        if item.is_file() and item.name != EDITS:
+            target = workspace / item.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(item.read_bytes())
+    edits = source / EDITS
+    if edits.is_file():
+        for name, spec in (yaml.safe_load(edits.read_text()) or {}).items():
+            path = workspace / name
+            assert path.is_file(), f"{fixture} edits {name}, which the workspace lacks"
+            if path.suffix in (".yaml", ".yml"):
+                edit_yaml(path, spec)
+            else:
+                edit_text(path, spec)
+
+
+def workspace_for(exercise_id: str, dest: Path, fixture: str | None = None, solution: bool = True) -> Path:
+    workspace = materialize(exercise_id, dest, with_solution=solution)
+    if fixture is not None:
+        apply_fixture(exercise_id, fixture, workspace)
+    return workspace
+
+
+def with_prerequisites(exercise_id: str, check_ids: Iterable[str]) -> list[str]:
+    specs = {c.id: c for c in registry.get(exercise_id).checks}
+    wanted, todo = set(), list(check_ids)
+    while todo:
+        cid = todo.pop()
+        if cid not in wanted:
+            wanted.add(cid)
+            todo += list(specs[cid].requires)
+    return [c.id for c in registry.get(exercise_id).checks if c.id in wanted]
+
+
+def grade_only(exercise_id: str, workspace: Path, check_ids: Iterable[str], *, options: GradingOptions,
+               engine: Engine) -> ExerciseReport:
+    """Like grader.grading.grade, for these checks and what they need (the report holds only those)."""
+    exercise = registry.get(exercise_id)
+    ids = with_prerequisites(exercise_id, check_ids)
+    path = resolve_workspace(exercise, workspace)
+    start = time.monotonic()
+    environment = prepare_environment(exercise, engine, options)
+    with GradingSession(engine, options, exercise.id) as session:
+        ctx = exercise.make_context(session, path, environment)
+        results = run_checks([c for c in exercise.checks if c.id in ids], ctx)
+    return ExerciseReport(exercise.id, exercise.title, str(path), results, time.monotonic() - start, session.id)
+
+
+def dangling_volumes(client) -> set[str]:
+    return {v.name for v in client.volumes.list(filters={"dangling": True})}
+
+
+def compose_leftovers(client, session_id: str, dangling_before: set[str]) -> list[str]:
+    """The grading's compose project if it still exists, and anonymous volumes it orphaned."""
+    found = []
+    project = f"genai-grade-{session_id}"
+    proc = subprocess.run(["docker", "compose", "ls", "--all", "--quiet", "--filter", f"name={project}"],
+                          capture_output=True, text=True, timeout=60)
+    found += [f"compose project {name}" for name in proc.stdout.split() if name == project]
+    label = {"label": f"com.docker.compose.project={project}"}
+    found += [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+    found += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
+    found += [f"network {n.name}" for n in client.networks.list(filters=label)]
+    # anonymous volumes carry no label: a new dangling one made in the grading's window is a leftover
+    for name in sorted(dangling_volumes(client) - dangling_before):
+        volume = client.volumes.get(name)
+        if re.fullmatch(r"[0-9a-f]{64}", name) and not volume.attrs.get("Labels"):
+            found.append(f"anonymous volume {name[:12]}")
+    return found
+
+
+def grader_for(exercise_id: str, tmp_path: Path, engine: Engine, client, base_options: GradingOptions):
+    """run(fixture=None, *, checks=None, solution=True, **limits) -> report, after proving that the
+    grading left nothing behind (labelled resources, fixed names, its compose project, orphaned volumes)."""
+    from dataclasses import replace
+    from itertools import count
+
+    from grader.grading import grade
+    from tests.grader.conftest import leftovers
+
+    numbers = count()
+
+    def run(fixture: str | None = None, *, checks: Iterable[str] | None = None, solution: bool = True,
+            **limits: Any) -> ExerciseReport:
+        options = replace(base_options, **limits)
+        workspace = workspace_for(exercise_id, tmp_path / f"ws{next(numbers)}", fixture, solution)
+        before = dangling_volumes(client)
+        if checks is None:
+            report = grade(exercise_id, workspace, options=options, engine=engine)
+        else:
+            report = grade_only(exercise_id, workspace, checks, options=options, engine=engine)
+        left = leftovers(client, report.session_id, exercise_id) + \
+            compose_leftovers(client, report.session_id, before)
+        assert not left, f"the grading left {left}"
+        return report
+    return run
