@@ -320,7 +320,7 @@ class GradingBox:
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
             save.kill()
-            raise BoxTimeout(f"loading {', '.join(refs)} into {self.name} took more than {timeout:.0f} s") from None
+            raise BoxError(f"loading {', '.join(refs)} into {self.name} took more than {timeout:.0f} s") from None
         finally:
             save.stdout.close()
             save_err = save.stderr.read().decode(errors="replace")

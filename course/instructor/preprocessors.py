@@ -28,7 +28,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 
 from course.instructor import sandbox, settings
-from course.instructor.errors import InstructorError, UntrustedOutput
+from course.instructor.errors import BoxTimeout, UntrustedOutput
 
 WRITEFILE = re.compile(r"^%%writefile\s+(?:(?:-a|--append)\s+)?(?P<file>\S+)\s*$")
 CHECK_PREFIX = "check_"  # an autograded cell's grade_id is check_<check id>
@@ -168,7 +168,10 @@ class BoxExecute(Execute):
                 self.log.warning("%s/%s: left out of the box (links or special files): %s",
                                  student, exercise, ", ".join(executed.skipped))
             self.log.info("Executed %s for %s in %.0f s", exercise, student, executed.duration_s)
-        except (InstructorError, nbformat.ValidationError, json.JSONDecodeError) as exc:
+        except (BoxTimeout, UntrustedOutput, nbformat.ValidationError, json.JSONDecodeError) as exc:
+            # The submission's doing (it ran too long, or sent back something else than
+            # outputs): it earns nothing. Anything else is the machine's fault and stops
+            # the autograde of this submission loudly instead of giving it 0.
             self.log.error("%s/%s: the notebook could not be executed: %s", student, exercise, exc)
             mark_not_executed(nb, str(exc).splitlines()[0])
         return nb, resources

@@ -103,3 +103,26 @@ def test_limits_from_environment(monkeypatch):
     monkeypatch.setenv("GENAI_BOX_EGRESS", "everything")
     with pytest.raises(ValueError, match="public, open or none"):
         settings.BoxLimits.from_env()
+
+
+def test_autograded_cells_name_the_checks_they_grade():
+    """Is every autograded cell of every exercise notebook `check_<id>` of a real check, with its
+    points? The trusted cross-check finds a cell's verdict by that name."""
+    import nbformat
+
+    from grader import registry
+    from course.instructor.preprocessors import CHECK_PREFIX
+
+    notebooks = [e for e in load_course().exercises if (ROOT / e.notebook).is_file()]
+    assert notebooks, "no exercise notebook to check"
+    for exercise in notebooks:
+        checks = {c.id: c.points for c in registry.get(exercise.id).checks}
+        nb = nbformat.read(ROOT / exercise.notebook, as_version=4)
+        graded = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in nb.cells
+                  if c.metadata.get("nbgrader", {}).get("grade")}
+        assert graded, f"{exercise.id} has no autograded cell"
+        for grade_id, points in graded.items():
+            assert grade_id.startswith(CHECK_PREFIX), f"{exercise.id}: {grade_id} names no check"
+            check = grade_id[len(CHECK_PREFIX):]
+            assert check in checks, f"{exercise.id}: {grade_id} grades no check of the grader"
+            assert points == checks[check], f"{exercise.id}: {grade_id} is worth {points}, the check {checks[check]}"
