@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from grader.dockerfile import Dockerfile, Instruction, Stage, expand, parse_arg, parse_env, parse_image_ref
 
-PIP_INSTALL = re.compile(r"(?:^|[\s;&|(])(?:[\w./-]*/)?(?:pip3?(?:\.\d+)?|python3?(?:\.\d+)?\s+-m\s+pip)\s+install\b")
+# pip's global options may come before `install` (`pip --python /opt/venv/bin/python install ...`)
+PIP_INSTALL = re.compile(r"(?:^|[\s;&|(])(?:[\w./-]*/)?(?:pip3?(?:\.\d+)?|python3?(?:\.\d+)?\s+-m\s+pip)"
+                         r"(?:\s+--?[\w-]+(?:=\S+|\s+(?!install\b)[^\s-]\S*)?)*\s+install\b")
 DEPENDENCY_INSTALL = re.compile(PIP_INSTALL.pattern + r"|\buv\s+(?:pip\s+install|sync)\b|\bpoetry\s+install\b"
                                 r"|\bpipenv\s+install\b")
 _SEGMENT_SPLIT = re.compile(r"&&|\|\||;|\n|\|")
