@@ -101,20 +101,34 @@ def is_embedding(body: bytes) -> bool:
     return len(vectors) == 1 and len(vectors[0]) == 384
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(servers: dict[str, HostServer], sentences: list[str]) -> dict[str, dict]:
     """Interleaved rounds (A, B, C, A, B, C, ...): a shared machine's background load then falls
-    on every server alike instead of on whichever happened to run during a busy minute."""
+    on every server alike instead of on whichever happened to run during a busy minute.
+
+    CPU time per request is recorded too: unlike throughput, it hardly depends on how much of
+    the machine other processes take (a server with more threads gets a larger share of a busy
+    machine, which flatters the naive server's throughput there)."""
     requests = [request_bytes("/embed", {"inputs": s}) for s in sentences]
     totals = {label: LoadResult() for label in servers}
     singles = {label: LoadResult() for label in servers}
+    cpu = dict.fromkeys(servers, 0.0)
     for server in servers.values():
         run_load(server.port, requests, clients=4, seconds=2.0)  # warm-up: allocators, thread pools
     for _ in range(ROUNDS):
         for label, server in servers.items():
+            before = cpu_seconds(server.process.pid)
             totals[label].add(run_load(server.port, requests, clients=CLIENTS, seconds=SECONDS / ROUNDS,
                                        check=is_embedding))
+            cpu[label] += cpu_seconds(server.process.pid) - before
             singles[label].add(run_load(server.port, requests, clients=1, seconds=LATENCY_SECONDS / ROUNDS))
     return {label: {"throughput": totals[label].throughput, "errors": totals[label].errors + singles[label].errors,
+                    "cpu_ms": 1000 * cpu[label] / max(1, totals[label].requests),
                     "p50": singles[label].percentile(50) * 1000, "p95": singles[label].percentile(95) * 1000}
             for label in servers}
 
@@ -134,6 +148,7 @@ def host_servers(sentences: list[str]) -> list[dict]:
     naive = results["naive (torch)"]["throughput"]
     for label, r in results.items():
         rows.append(row(f"{label}: throughput, {CLIENTS} clients", r["throughput"], "req/s"))
+        rows.append(row(f"{label}: server CPU per request, {CLIENTS} clients", r["cpu_ms"], "ms"))
         rows.append(row(f"{label}: batch-1 latency p50", r["p50"], "ms"))
         rows.append(row(f"{label}: batch-1 latency p95", r["p95"], "ms"))
         if r["errors"]:
@@ -141,6 +156,8 @@ def host_servers(sentences: list[str]) -> list[dict]:
     for variant, goal in GOALS.items():
         ratio = results[f"service {variant}"]["throughput"] / naive
         rows.append(row(f"service {variant} / naive throughput", ratio, "x", f">= {goal}", ratio >= goal))
+        saving = results["naive (torch)"]["cpu_ms"] / results[f"service {variant}"]["cpu_ms"]
+        rows.append(row(f"naive / service {variant} CPU per request (context)", saving, "x"))
     return rows
 
 
