@@ -213,6 +213,41 @@ def save_contents(client: Any, image_id: str, token: bytes | None = None) -> tup
     return config, ordered
 
 
+def account(contents: list[_LayerFiles], base_count: int) -> tuple[dict[str, tuple[int, int]],
+                                                                   list[tuple[str, int, int]]]:
+    """Stack the layers: (the final file system as path -> (size, layer), the wasted paths as
+    (path, bytes beyond the first copy, copies), largest first). A deletion is a copy sized like
+    what it hides; paths that only the base image's layers hold are left out."""
+    visible: dict[str, tuple[int, int]] = {}
+    first: dict[str, int] = {}
+    total: dict[str, int] = {}
+    copies: dict[str, int] = {}
+    own: set[str] = set()
+
+    def occur(path: str, size: int, index: int) -> None:
+        first.setdefault(path, size)
+        total[path] = total.get(path, 0) + size
+        copies[path] = copies.get(path, 0) + 1
+        if index >= base_count:
+            own.add(path)
+
+    for index, files in enumerate(contents):
+        hidden = list(files.whiteouts)
+        for folder in files.opaque:
+            prefix = folder.rstrip("/") + "/"
+            hidden += [p for p in visible if p.startswith(prefix) and p not in files.entries]
+        for path in hidden:
+            prefix = path.rstrip("/") + "/"
+            for p in [p for p in visible if p == path or p.startswith(prefix)]:
+                occur(p, visible.pop(p)[0], index)
+        for path, size in files.entries.items():
+            occur(path, size, index)
+            visible[path] = (size, index)
+    wasted = sorted(((p, total[p] - first[p], copies[p]) for p in own if copies[p] > 1 and total[p] > first[p]),
+                    key=lambda item: item[1], reverse=True)
+    return visible, wasted
+
+
 def analyse(client: Any, image_id: str, df: Dockerfile | None, token: bytes | None = None) -> ImageAnalysis:
     """Sizes, layers, wasted bytes and notable files of an image, against its final base image."""
     image = client.images.get(image_id)
@@ -237,36 +272,7 @@ def analyse(client: Any, image_id: str, df: Dockerfile | None, token: bytes | No
     layers = tuple(Layer(i, instructions[i], files.size, len(files.entries), i < base_count,
                          any(PACKAGES in p for p in files.entries))
                    for i, files in enumerate(contents))
-    visible: dict[str, tuple[int, int]] = {}        # path -> (size, layer)
-    first: dict[str, int] = {}                      # path -> size of its first copy
-    total: dict[str, int] = {}
-    copies: dict[str, int] = {}
-    own: set[str] = set()
-
-    def occur(path: str, size: int, index: int) -> None:
-        if path not in first:
-            first[path] = size
-        total[path] = total.get(path, 0) + size
-        copies[path] = copies.get(path, 0) + 1
-        if index >= base_count:
-            own.add(path)
-
-    for index, files in enumerate(contents):
-        hidden = list(files.whiteouts)
-        for folder in files.opaque:
-            prefix = folder.rstrip("/") + "/"
-            hidden += [p for p in visible if p.startswith(prefix) and p not in files.entries]
-        for path in hidden:
-            prefix = path.rstrip("/") + "/"
-            gone = [p for p in visible if p == path or p.startswith(prefix)]
-            for p in gone:
-                occur(p, visible.pop(p)[0], index)
-        for path, size in files.entries.items():
-            occur(path, size, index)
-            visible[path] = (size, index)
-
-    wasted = sorted(((p, total[p] - first[p], copies[p]) for p in own if copies[p] > 1 and total[p] > first[p]),
-                    key=lambda item: item[1], reverse=True)
+    visible, wasted = account(contents, base_count)
     models = tuple(("/" + p, size, layers[index].instruction) for p, (size, index) in sorted(visible.items())
                    if index >= base_count and size >= MODEL_MIN_BYTES
                    and (p.endswith(MODEL_SUFFIXES) or MODEL_NAMES.match(posixpath.basename(p))))
