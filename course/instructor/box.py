@@ -300,6 +300,19 @@ class GradingBox:
             raise BoxError(f"could not copy {source} into {self.name}:{dest}")
         return skipped
 
+    def put_file(self, source: Path, dest_dir: str, *, owner: int = 1000, read_only: bool = False) -> None:
+        """Copy one host file into a folder of the box (see put_tree for `read_only`)."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(Path(source).name)
+            info.size, info.mode = Path(source).stat().st_size, 0o644
+            info.uid = info.gid = 0 if read_only else owner
+            with open(source, "rb") as fh:
+                tar.addfile(info, fh)
+        self._mkdir(dest_dir, 0 if read_only else owner)
+        if not self.client.api.put_archive(self.container_id, dest_dir, buffer.getvalue()):
+            raise BoxError(f"could not copy {source} into {self.name}:{dest_dir}")
+
     def _mkdir(self, path: str, owner: int) -> None:
         # As the box's root, from the host: a trusted step before any submission code runs.
         code, _, err, _ = run_bounded(["docker", "exec", "-u", "0", self.container_id, "install", "-d",

@@ -106,7 +106,7 @@ def _prepare(box: GradingBox, submission: Submission, needs: ExerciseNeeds) -> N
         if source.is_dir():
             box.put_tree(source, f"{COURSE_DIR}/{rel}", read_only=True)
         elif source.is_file():
-            _put_file(box, source, rel)
+            box.put_file(source, COURSE_DIR, read_only=True)
     # Notebooks stay out: the kernel must not read the notebook, whose hidden tests
     # are restored at autograde; the runner gets it on its standard input.
     submission.skipped = box.put_tree(submission.folder, submission.box_workspace, exclude=_not_submitted)
@@ -115,19 +115,6 @@ def _prepare(box: GradingBox, submission: Submission, needs: ExerciseNeeds) -> N
 def _not_submitted(rel: str) -> bool:
     name = rel.rsplit("/", 1)[-1]
     return name.endswith(".ipynb") or name in (".ipynb_checkpoints", "__pycache__")
-
-
-def _put_file(box: GradingBox, source: Path, rel: str) -> None:
-    import io
-    import tarfile
-
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo(rel)
-        info.size, info.mode, info.uid, info.gid = source.stat().st_size, 0o644, 0, 0
-        with open(source, "rb") as fh:
-            tar.addfile(info, fh)
-    box.client.api.put_archive(box.container_id, COURSE_DIR, buffer.getvalue())
 
 
 def _decode(stdout: bytes, what: str) -> dict[str, Any]:
