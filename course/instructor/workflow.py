@@ -124,10 +124,19 @@ def collect(only: str | None = None, echo=None) -> list[StepResult]:
     return results
 
 
+def _has(step: str, exercise: str) -> bool:
+    """Whether any student has a folder of `exercise` in nbgrader's `step` folder."""
+    return any((settings.course_root() / settings.GENERATED[step]).glob(f"*/{exercise}"))
+
+
 def autograde(only: str | None = None, force: bool = False, echo=None) -> list[StepResult]:
     boximage.ensure_image(echo or print)
     results = []
     for ex in assignments(only):
+        if not _has("submitted", ex):
+            if echo:
+                echo(f"autograde: nothing collected for {ex}; skipped")
+            continue
         args = ["autograde", ex] + (["--force"] if force else [])
         results.append(nbgrader(*args, exercise=ex, echo=echo))
     return results
@@ -164,6 +173,10 @@ def cross_check_summary(only: str | None = None) -> list[CrossCheckRow]:
 def feedback(only: str | None = None, echo=None) -> list[StepResult]:
     results = []
     for ex in assignments(only):
+        if not _has("autograded", ex):
+            if echo:
+                echo(f"feedback: nothing autograded for {ex}; skipped")
+            continue
         results.append(nbgrader("generate_feedback", ex, "--force", exercise=ex, echo=echo))
         results.append(nbgrader("release_feedback", ex, exercise=ex, echo=echo))
     return results

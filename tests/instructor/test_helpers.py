@@ -175,3 +175,21 @@ def test_cross_check_summary_reads_the_verdicts(tmp_path, monkeypatch):
     [row] = workflow.cross_check_summary()
     assert (row.student, row.notebook, row.trusted, row.counted) == ("carol", 3.0, 1.0, 1.0)
     assert row.flags == ("check_builds: lowered",)
+
+
+def test_steps_skip_exercises_with_nothing_to_do(tmp_path, monkeypatch):
+    """Do autograde and feedback skip an exercise nobody submitted, instead of failing the rest?"""
+    monkeypatch.setenv("GENAI_COURSE_ROOT", str(tmp_path))
+    for ex in ("01-first-image", "02-storage"):
+        (tmp_path / "exercises" / ex).mkdir(parents=True)
+        (tmp_path / "exercises" / ex / f"{ex}.ipynb").write_text("{}")
+    (tmp_path / "submitted" / "alice" / "02-storage").mkdir(parents=True)
+    ran: list[tuple[str, ...]] = []
+    monkeypatch.setattr(boximage, "ensure_image", lambda announce=None: "box:test")
+    monkeypatch.setattr(workflow, "nbgrader", lambda *args, **kw: ran.append(args))
+    said: list[str] = []
+    workflow.autograde(echo=said.append)
+    workflow.feedback(echo=said.append)
+    assert ran == [("autograde", "02-storage")]
+    assert "autograde: nothing collected for 01-first-image; skipped" in said
+    assert len([line for line in said if line.startswith("feedback: nothing autograded")]) == 2
