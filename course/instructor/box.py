@@ -201,8 +201,8 @@ class GradingBox:
         host_config = api.create_host_config(
             binds=binds,
             network_mode=self.network_name,
-            # SYS_ADMIN stays only in the bounding set of newuidmap (see box-init.sh);
-            # NET_ADMIN only while box-init.sh, as root, installs the egress policy.
+            # SYS_ADMIN: only left in the bounding set, for the set-uid newuidmap (box-init.sh);
+            # NET_ADMIN: only while box-init.sh, as root, installs the egress policy.
             cap_add=["SYS_ADMIN", "NET_ADMIN"],
             devices=["/dev/net/tun:/dev/net/tun:rwm"],
             security_opt=["apparmor=unconfined", "seccomp=unconfined"],
@@ -215,9 +215,10 @@ class GradingBox:
         # refuses while paths of the box's /proc are masked (`--security-opt systempaths=unconfined`).
         host_config["MaskedPaths"] = []
         host_config["ReadonlyPaths"] = []
+        environment = {"BOX_EGRESS": self.limits.egress,
+                       "BOX_DENY_EXTRA": " ".join(f"{address}/32" for address in host_addresses())}
         created = api.create_container(self.image, name=self.name, labels=self.labels, host_config=host_config,
-                                       environment={"BOX_EGRESS": self.limits.egress,
-                                                    "BOX_DENY_EXTRA": " ".join(f"{a}/32" for a in host_addresses())}, detach=True)
+                                       environment=environment, detach=True)
         self.container_id = created["Id"]
         api.start(self.container_id)
         self._wait_for_engine()
@@ -242,25 +243,22 @@ class GradingBox:
                        f" last lines of its log:\n{logs}")
 
     def remove(self) -> None:
-        """Remove the container, the inner engine's volume and the network; never raises."""
-        if self.container_id:
-            try:
-                self.client.api.remove_container(self.container_id, force=True, v=True)
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError:
-                pass
-            self.container_id = None
-        for remove in (lambda: self.client.volumes.get(self.volume_name).remove(force=True),
-                       lambda: self.client.networks.get(self.network_name).remove()):
-            for _ in range(3):
+        """Remove the container, the inner engine's volume and the network; never raises
+        (what still cannot be removed after a few tries is left to `make clean`, by label)."""
+        container, self.container_id = self.container_id, None
+        steps = [lambda: self.client.volumes.get(self.volume_name).remove(force=True),
+                 lambda: self.client.networks.get(self.network_name).remove()]
+        if container:
+            steps.insert(0, lambda: self.client.api.remove_container(container, force=True, v=True))
+        for step in steps:
+            for attempt in range(4):
                 try:
-                    remove()
+                    step()
                     break
                 except docker.errors.NotFound:
                     break
-                except docker.errors.APIError:
-                    time.sleep(0.5)  # the engine may still be releasing the container
+                except (docker.errors.APIError, OSError):
+                    time.sleep(0.5 * (attempt + 1))  # the engine may still be releasing the container
 
     # -- work inside the box -----------------------------------------------------------------
     def run(self, cmd: Sequence[str], *, timeout: float, stdin: bytes | None = None,
