@@ -11,7 +11,8 @@
 - `grade_only` grades some checks of an exercise (and the checks they need), so that a check that
   reads the configuration is proven with a fixture that fails in seconds, without a stack.
 - `compose_leftovers` finds what a grading of a compose exercise could leave: its project, and
-  volumes that no label names (the anonymous volumes of an image's VOLUME).
+  volumes that no label names (the anonymous volumes of an image's VOLUME), traced by
+  `volumes_used_by_compose`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import yaml
 
@@ -115,12 +117,27 @@ def grade_only(exercise_id: str, workspace: Path, check_ids: Iterable[str], *, o
     return ExerciseReport(exercise.id, exercise.title, str(path), results, time.monotonic() - start, session.id)
 
 
-def dangling_volumes(client) -> set[str]:
-    return {v.name for v in client.volumes.list(filters={"dangling": True})}
+@contextmanager
+def volumes_used_by_compose() -> Iterator[set[str]]:
+    """The names of every volume the containers of a compose project under grading mounted, while in
+    the block (anonymous ones carry no label, so they are traced where the grader sees them)."""
+    from grader.exercises._compose import ComposeProject
+    seen: set[str] = set()
+    original = ComposeProject._remember_volumes
+
+    def remember(project) -> None:
+        original(project)
+        seen.update(project._volumes_seen)
+    ComposeProject._remember_volumes = remember
+    try:
+        yield seen
+    finally:
+        ComposeProject._remember_volumes = original
 
 
-def compose_leftovers(client, session_id: str, dangling_before: set[str]) -> list[str]:
-    """The grading's compose project if it still exists, and anonymous volumes it orphaned."""
+def compose_leftovers(client, session_id: str, volumes_before: set[str], volumes_used: set[str]) -> list[str]:
+    """The grading's compose project if it still exists, and any volume its containers used that did
+    not exist before (the anonymous volume of an image's VOLUME, orphaned by a `down`)."""
     found = []
     project = f"genai-grade-{session_id}"
     proc = subprocess.run(["docker", "compose", "ls", "--all", "--quiet", "--filter", f"name={project}"],
@@ -130,11 +147,8 @@ def compose_leftovers(client, session_id: str, dangling_before: set[str]) -> lis
     found += [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
     found += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
     found += [f"network {n.name}" for n in client.networks.list(filters=label)]
-    # anonymous volumes carry no label: a new dangling one made in the grading's window is a leftover
-    for name in sorted(dangling_volumes(client) - dangling_before):
-        volume = client.volumes.get(name)
-        if re.fullmatch(r"[0-9a-f]{64}", name) and not volume.attrs.get("Labels"):
-            found.append(f"anonymous volume {name[:12]}")
+    remaining = {v.name for v in client.volumes.list()}
+    found += [f"volume {name[:12]}" for name in sorted((volumes_used - volumes_before) & remaining)]
     return found
 
 
@@ -153,13 +167,14 @@ def grader_for(exercise_id: str, tmp_path: Path, engine: Engine, client, base_op
             **limits: Any) -> ExerciseReport:
         options = replace(base_options, **limits)
         workspace = workspace_for(exercise_id, tmp_path / f"ws{next(numbers)}", fixture, solution)
-        before = dangling_volumes(client)
-        if checks is None:
-            report = grade(exercise_id, workspace, options=options, engine=engine)
-        else:
-            report = grade_only(exercise_id, workspace, checks, options=options, engine=engine)
+        before = {v.name for v in client.volumes.list()}
+        with volumes_used_by_compose() as used:
+            if checks is None:
+                report = grade(exercise_id, workspace, options=options, engine=engine)
+            else:
+                report = grade_only(exercise_id, workspace, checks, options=options, engine=engine)
         left = leftovers(client, report.session_id, exercise_id) + \
-            compose_leftovers(client, report.session_id, before)
+            compose_leftovers(client, report.session_id, before, used)
         assert not left, f"the grading left {left}"
         return report
     return run
