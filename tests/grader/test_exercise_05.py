@@ -108,3 +108,42 @@ def test_a_fixed_name_is_claimed_and_removed(grade05, docker_client):
 
 def test_every_check_has_a_fixture():
     assert {f[1] for f in FIXTURES} | {"stack_healthy"} == {c.id for c in registry.get(EXERCISE).checks}
+
+
+def test_sigterm_while_the_stack_starts_removes_the_project(tmp_path, docker_client):
+    """SIGTERM in the middle of `docker compose up`: does the grader exit 2 and remove the project,
+    its containers, network and volumes?"""
+    import signal
+    import subprocess
+    import sys
+
+    from grader.options import REPO_ROOT
+    from tests.grader.grading_kit import workspace_for
+
+    def projects() -> set[str]:
+        found = docker_client.containers.list(all=True, filters={"label": "com.docker.compose.project"})
+        return {c.labels["com.docker.compose.project"] for c in found
+                if c.labels["com.docker.compose.project"].startswith("genai-grade-")}
+
+    before = projects()
+    workspace = workspace_for(EXERCISE, tmp_path / "ws")
+    proc = subprocess.Popen([sys.executable, "-m", "grader", "check", EXERCISE, "--workspace", str(workspace)],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (projects() - before) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        started = projects() - before
+        assert started, "the grading never started its stack"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2 and "interrupted" in err
+    project = started.pop()
+    label = {"label": f"com.docker.compose.project={project}"}
+    assert not docker_client.containers.list(all=True, filters=label)
+    assert not docker_client.networks.list(filters=label) and not docker_client.volumes.list(filters=label)
+    session = {"label": f"org.genai-course.session={project.removeprefix('genai-grade-')}"}
+    assert not docker_client.images.list(filters=session)
