@@ -39,7 +39,8 @@ def json_response(content: Any, status_code: int = 200, headers: dict[str, str] 
 
 
 def vectors_json(vectors: np.ndarray) -> list[list[float]]:
-    # 8 decimals is float32's own precision for these values, in half the characters of float64 repr.
+    # 8 decimals: under 5e-9 off per component, about float32's own resolution here, in half the
+    # characters of a float64 repr (cosine to the exact vector stays 1 - 1e-14).
     return np.round(vectors.astype(np.float64), 8).tolist()
 
 
