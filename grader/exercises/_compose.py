@@ -33,7 +33,6 @@ from grader.errors import CheckFailed
 from grader.exercises._common import memoized
 from grader.exercises._service import Endpoint, wait_until_ready
 from grader.lock import grading_lock
-from grader.options import MANAGED_LABEL
 from grader.registry import FixedNames, Passed, fail, passed
 from grader.runner import GradingSession, free_port
 from grader.wait import container_logs

@@ -9,7 +9,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 from grader.errors import NotReady
 from grader.registry import fail
@@ -162,7 +162,3 @@ def check_reference_embeddings(endpoint: Endpoint, models_dir: Path,
             on_progress(i)
     return {"variant": variant, "sentences": len(ref["sentences"]), "min_cosine": round(worst, 6),
             "execution_provider": info.get("execution_provider"), "threshold": min_cosine}
-
-
-def short(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> dict:
-    return {k: mapping.get(k) for k in keys if k in mapping}
