@@ -171,6 +171,8 @@ class GradingSession:
     def host_port(container: Any, port: int) -> int:
         container.reload()
         bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+        if not bindings:  # a container that already exited has no live ports: use what was asked for
+            bindings = (container.attrs["HostConfig"].get("PortBindings") or {}).get(f"{port}/tcp") or []
         return int(bindings[0]["HostPort"])
 
     # -- image files -----------------------------------------------------------------------
