@@ -25,16 +25,17 @@ def models_dir() -> Path:
     return Path(os.environ.get("GENAI_MODELS_DIR") or DEFAULT_MODELS_DIR).resolve()
 
 
-def _seconds(name: str, default: float) -> float:
+def positive_number(name: str, default: float) -> float:
+    """A positive number from the environment variable `name`, else `default`; a clear error if bad."""
     raw = os.environ.get(name)
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number of seconds") from None
+        raise ValueError(f"{name}={raw!r} is not a number") from None
     if value <= 0:
-        raise ValueError(f"{name} must be positive")
+        raise ValueError(f"{name} must be positive, not {raw}")
     return value
 
 
@@ -60,11 +61,11 @@ class GradingOptions:
     @classmethod
     def from_env(cls, **overrides) -> "GradingOptions":
         options = cls(
-            build_timeout=_seconds("GENAI_GRADER_BUILD_TIMEOUT", cls.build_timeout),
-            start_timeout=_seconds("GENAI_GRADER_START_TIMEOUT", cls.start_timeout),
-            script_timeout=_seconds("GENAI_GRADER_SCRIPT_TIMEOUT", cls.script_timeout),
-            http_timeout=_seconds("GENAI_GRADER_HTTP_TIMEOUT", cls.http_timeout),
-            lock_timeout=_seconds("GENAI_GRADER_LOCK_TIMEOUT", cls.lock_timeout),
+            build_timeout=positive_number("GENAI_GRADER_BUILD_TIMEOUT", cls.build_timeout),
+            start_timeout=positive_number("GENAI_GRADER_START_TIMEOUT", cls.start_timeout),
+            script_timeout=positive_number("GENAI_GRADER_SCRIPT_TIMEOUT", cls.script_timeout),
+            http_timeout=positive_number("GENAI_GRADER_HTTP_TIMEOUT", cls.http_timeout),
+            lock_timeout=positive_number("GENAI_GRADER_LOCK_TIMEOUT", cls.lock_timeout),
             service_image=os.environ.get("GENAI_SERVICE_IMAGE") or None,
         )
         return replace(options, **overrides)

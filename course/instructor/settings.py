@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from grader.options import positive_number
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COURSE_ID = "genai-docker"
 SOURCE_DIRECTORY = "exercises"
@@ -53,19 +55,6 @@ def exchange_root() -> Path:
     return Path(os.environ.get("GENAI_EXCHANGE") or REPO_ROOT / "exchange").resolve()
 
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {raw}")
-    return value
-
-
 @dataclass(frozen=True)
 class BoxLimits:
     """What one grading box may use. Its inner engine has no cgroups of its own
@@ -84,12 +73,12 @@ class BoxLimits:
     def from_env(cls, **overrides) -> "BoxLimits":
         limits = cls(
             memory=os.environ.get("GENAI_BOX_MEMORY") or cls.memory,
-            cpus=min(_number("GENAI_BOX_CPUS", cls.cpus), float(os.cpu_count() or 1)),
-            pids=int(_number("GENAI_BOX_PIDS", cls.pids)),
-            start_timeout=_number("GENAI_BOX_START_TIMEOUT", cls.start_timeout),
-            cell_timeout=_number("GENAI_CELL_TIMEOUT", cls.cell_timeout),
-            notebook_timeout=_number("GENAI_NOTEBOOK_TIMEOUT", cls.notebook_timeout),
-            grading_timeout=_number("GENAI_GRADING_TIMEOUT", cls.grading_timeout),
+            cpus=min(positive_number("GENAI_BOX_CPUS", cls.cpus), float(os.cpu_count() or 1)),
+            pids=int(positive_number("GENAI_BOX_PIDS", cls.pids)),
+            start_timeout=positive_number("GENAI_BOX_START_TIMEOUT", cls.start_timeout),
+            cell_timeout=positive_number("GENAI_CELL_TIMEOUT", cls.cell_timeout),
+            notebook_timeout=positive_number("GENAI_NOTEBOOK_TIMEOUT", cls.notebook_timeout),
+            grading_timeout=positive_number("GENAI_GRADING_TIMEOUT", cls.grading_timeout),
             egress=os.environ.get("GENAI_BOX_EGRESS") or cls.egress,
         )
         if limits.egress not in ("public", "open", "none"):
