@@ -296,7 +296,7 @@ class ImageFiles:
             return 0
         count = 0
         try:
-            with tarfile.open(fileobj=_StreamReader(stream), mode="r|") as tar:
+            with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as tar:
                 for member in tar:
                     if member.isfile():
                         count += 1
@@ -332,7 +332,7 @@ class ImageFiles:
             return None
 
 
-class _StreamReader(io.RawIOBase):
+class ChunkReader(io.RawIOBase):
     """A file object over the chunks docker-py yields, for tarfile's streaming mode."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:

@@ -24,6 +24,7 @@ import docker.errors
 from grader.dockerfile import Dockerfile
 from grader.registry import Passed, fail, passed
 from grader import static
+from grader.runner import ChunkReader
 
 MB = 1_000_000
 SIZE_BUDGET_MB = 280           # what the image may add to its final base image (contract, 06)
@@ -112,28 +113,6 @@ class ImageAnalysis:
                 "wasted": [{"path": "/" + p, "mb": round(b / MB, 2), "copies": n} for p, b, n in self.wasted[:10]]}
 
 
-class _Chunks(io.RawIOBase):
-    """A file object over docker-py's chunk iterator, for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target) -> int:  # type: ignore[override]
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
-
 def _normal(name: str) -> str:
     return posixpath.normpath(name).lstrip("/")
 
@@ -175,7 +154,7 @@ def save_contents(client: Any, image_id: str, token: bytes | None = None) -> tup
     layers: dict[str, _LayerFiles] = {}
     links: dict[str, str] = {}
     small: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BufferedReader(_Chunks(raw), 1 << 20), mode="r|") as outer:
+    with tarfile.open(fileobj=io.BufferedReader(ChunkReader(raw), 1 << 20), mode="r|") as outer:
         for member in outer:
             if member.issym():   # the legacy layout links a layer it already wrote
                 links[member.name] = posixpath.normpath(posixpath.join(posixpath.dirname(member.name),
