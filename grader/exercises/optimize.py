@@ -180,8 +180,10 @@ def check_cache_friendly(ctx: OptimizeContext):
     before = list(ctx.analysis.diff_ids)
     after = ctx.client.images.get(rebuild.image_id).attrs["RootFS"]["Layers"]
     same = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
-    layers = ctx.analysis.layers
-    redone = [layer.instruction for layer in layers[same:] if layer.packages]
+    # BuildKit's own cache verdict per step is the evidence: on a shared engine a cache hit may
+    # come from another build's record of the same step, whose layer digest differs (file times).
+    redone = [s.instruction for s in rebuild.steps
+              if not s.cached and s.instruction.upper().startswith("COPY --FROM")]
     evidence = {"layers_reused": same, "layers": len(after), "reinstalled": rerun, "rebuilt_dependency_layers": redone}
     if rerun:
         fail(f"after changing only {CODE_FILE}, `{rerun[0]}` ran again ({same} of {len(after)} layers reused): "
