@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
 
 from grader import static
-from grader.exercises._common import DockerfileContext, check_builds, memoized
+from grader.exercises._common import DockerfileContext, check_builds, memoized, rebuild_after_code_change
 from grader.probes import describe_listener_problem, listening_sockets
 from grader.registry import Exercise, fail, passed, register
 from grader.wait import wait_for_http
@@ -158,16 +157,7 @@ def check_no_pip_cache(ctx: FirstImageContext):
                      "in the code before the install makes every code change reinstall everything.",
                 section="Layers and the union filesystem", requires=("builds",))
 def check_deps_before_code(ctx: FirstImageContext):
-    if not (ctx.workspace / CODE_FILE).is_file():
-        fail(f"there is no {CODE_FILE} in the workspace to change")
-    copy = ctx.session.tmpdir() / "workspace"
-    shutil.copytree(ctx.workspace, copy, symlinks=True)
-    code = copy / CODE_FILE
-    # unique per grading: a change seen in an earlier grading would come from the cache
-    code.write_text(code.read_text() + f"\n# changed by the grader ({ctx.session.id}): code only\n")
-    rebuild = ctx.session.build(copy, dockerfile=copy / ctx.dockerfile_name, no_cache=False)
-    if not rebuild.ok:
-        fail(f"the rebuild after changing only {CODE_FILE} failed:\n{rebuild.failure_summary()}")
+    rebuild = rebuild_after_code_change(ctx, CODE_FILE)
     installs = [s for s in rebuild.steps if static.DEPENDENCY_INSTALL.search(s.instruction)]
     if not installs:
         fail("no build step installs the dependencies; expected a `RUN pip install -r requirements.txt`")

@@ -18,7 +18,7 @@ import docker.errors
 
 from grader import static
 from grader.exercises import permissions
-from grader.exercises._common import check_builds, memoized
+from grader.exercises._common import check_builds, memoized, rebuild_after_code_change
 from grader.exercises._images import ImageAnalysis, analyse, megabytes, size_budget
 from grader.exercises._service import Endpoint, check_reference_embeddings
 from grader.registry import Exercise, fail, passed, register
@@ -166,16 +166,7 @@ def check_size_budget(ctx: OptimizeContext):
                      "rebuilds only the last layers and every dependency layer comes from the cache.",
                 section="3. Layer order and the build cache", requires=("builds",))
 def check_cache_friendly(ctx: OptimizeContext):
-    if not (ctx.workspace / CODE_FILE).is_file():
-        fail(f"there is no {CODE_FILE} in the workspace to change")
-    copy = ctx.session.tmpdir() / "workspace"
-    shutil.copytree(ctx.workspace, copy, symlinks=True)
-    code = copy / CODE_FILE
-    # unique per grading: a change an earlier grading made would come from the cache
-    code.write_text(code.read_text() + f"\n# changed by the grader ({ctx.session.id}): code only\n")
-    rebuild = ctx.session.build(copy, dockerfile=copy / ctx.dockerfile_name, no_cache=False)
-    if not rebuild.ok:
-        fail(f"the rebuild after changing only {CODE_FILE} failed:\n{rebuild.failure_summary()}")
+    rebuild = rebuild_after_code_change(ctx, CODE_FILE)
     rerun = [s.instruction for s in rebuild.steps if static.DEPENDENCY_INSTALL.search(s.instruction) and not s.cached]
     before = list(ctx.analysis.diff_ids)
     after = ctx.client.images.get(rebuild.image_id).attrs["RootFS"]["Layers"]
