@@ -63,7 +63,33 @@ def rank(rows: Iterable[tuple[str, str, bytes]], query: np.ndarray, k: int) -> l
     return [ScoredDocument(rows[i][0], rows[i][1], float(scores[i])) for i in best]
 
 
-class SqliteStore:
+class _SqlStore:
+    """The queries both databases share; subclasses give the connection, `_do` and the
+    driver's parameter marker."""
+
+    PARAM = "?"
+
+    def _do(self, sql: str, params: tuple = ()) -> list[tuple]:
+        raise NotImplementedError
+
+    def put(self, doc_id: str, text: str, embedding: np.ndarray) -> None:
+        p = self.PARAM
+        self._do(f"INSERT INTO documents (id, text, embedding) VALUES ({p}, {p}, {p}) ON CONFLICT (id) DO UPDATE "
+                 "SET text = excluded.text, embedding = excluded.embedding", (doc_id, text, to_bytes(embedding)))
+
+    def get(self, doc_id: str) -> Document | None:
+        rows = self._do(f"SELECT id, text FROM documents WHERE id = {self.PARAM}", (doc_id,))
+        return Document(*rows[0]) if rows else None
+
+    def search(self, query: np.ndarray, k: int) -> list[ScoredDocument]:
+        return rank(self._do("SELECT id, text, embedding FROM documents"), query, k)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class SqliteStore(_SqlStore):
     kind = "sqlite"
 
     def __init__(self, data_dir: Path) -> None:
@@ -86,24 +112,11 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StorageError(f"SQLite error on {self.path}: {exc}") from None
 
-    def put(self, doc_id: str, text: str, embedding: np.ndarray) -> None:
-        self._do("INSERT INTO documents (id, text, embedding) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE "
-                 "SET text = excluded.text, embedding = excluded.embedding", (doc_id, text, to_bytes(embedding)))
-
-    def get(self, doc_id: str) -> Document | None:
-        rows = self._do("SELECT id, text FROM documents WHERE id = ?", (doc_id,))
-        return Document(*rows[0]) if rows else None
-
-    def search(self, query: np.ndarray, k: int) -> list[ScoredDocument]:
-        return rank(self._do("SELECT id, text, embedding FROM documents"), query, k)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
-class PostgresStore:
+class PostgresStore(_SqlStore):
     kind = "postgresql"
+    PARAM = "%s"
 
     def __init__(self, url: str, password: str | None = None, connect_timeout: int = 5) -> None:
         self._url = url
@@ -144,20 +157,6 @@ class PostgresStore:
                     raise StorageError(f"PostgreSQL error: {first_line(exc)}") from None
         return []
 
-    def put(self, doc_id: str, text: str, embedding: np.ndarray) -> None:
-        self._do("INSERT INTO documents (id, text, embedding) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE "
-                 "SET text = EXCLUDED.text, embedding = EXCLUDED.embedding", (doc_id, text, to_bytes(embedding)))
-
-    def get(self, doc_id: str) -> Document | None:
-        rows = self._do("SELECT id, text FROM documents WHERE id = %s", (doc_id,))
-        return Document(*rows[0]) if rows else None
-
-    def search(self, query: np.ndarray, k: int) -> list[ScoredDocument]:
-        return rank(self._do("SELECT id, text, embedding FROM documents"), query, k)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 def first_line(exc: Exception) -> str:
