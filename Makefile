@@ -55,7 +55,7 @@ test: venv engine images model exercises test-deps ## The whole test suite (prov
 test-deps: ## What only the tests need: Debian's chromium for the browser test
 	@bash scripts/browser-deps.sh
 
-test-unit: venv ## Fast tests that need no Docker engine
+test-unit: venv model exercises ## Fast tests that need no Docker engine
 	@$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
 
 bench: venv engine images model ## Benchmarks: service throughput/latency, image sizes, grading times
