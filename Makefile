@@ -47,7 +47,8 @@ lab: venv engine images model exercises ## Start JupyterLab on the first lesson 
 	@$(PY) -m course.lab --port $(PORT)
 
 grade: venv engine images model exercises ## Grade every exercise, or one with EX=<id>
-	@$(PY) -m grader grade-all $(if $(EX),--only $(EX))
+	@# Lost points (exit 1) are the learner's result, not a make failure; exit 2 (cannot grade) is.
+	@$(PY) -m grader grade-all $(if $(EX),--only $(EX)) || test $$? -eq 1
 
 test: venv engine images model exercises test-deps ## The whole test suite (provisions everything it needs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
