@@ -44,7 +44,8 @@ TOKEN_TARGET = "/run/secrets/api_token"
 SERVER, DB = "server", "db"
 SERVER_PORT = 8000
 QUICK = 60.0                       # config, down: they never take long unless something is wrong
-GRADER_LIMITS = {"mem_limit": "1g", "cpus": 1.0, "pids_limit": 512}
+# The grader's limits where the learner's files set none: (deploy.resources.limits key, service-level key, value)
+GRADER_LIMITS = (("memory", "mem_limit", "1g"), ("cpus", "cpus", 1.0), ("pids", "pids_limit", 512))
 _COPY_IGNORED = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -102,6 +103,23 @@ class ComposeConfig:
         return FixedNames(containers=containers, volumes=fixed(self.volumes), networks=fixed(self.networks))
 
 
+def default_limits(svc: Mapping[str, Any]) -> dict[str, Any]:
+    """The grader's limits for what a service leaves unlimited, written in the form the service uses.
+
+    Compose refuses a service that sets one limit in both forms (`pids_limit` and
+    `deploy.resources.limits.pids`), even to equal values, so a default never adds the
+    other form: where the learner writes `deploy.resources.limits`, the defaults go there too.
+    """
+    deploy = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    unset = [(key, short, value) for key, short, value in GRADER_LIMITS
+             if deploy.get(key) is None and svc.get(short) is None]
+    if not unset:
+        return {}
+    if deploy:
+        return {"deploy": {"resources": {"limits": {key: value for key, _, value in unset}}}}
+    return {short: value for _, short, value in unset}
+
+
 def grader_override(config: ComposeConfig, labels: Mapping[str, str], image_prefix: str) -> dict:
     """The grader's own compose file: labels everywhere, session-named images, default limits."""
     def missing(element: Mapping[str, Any] | None) -> dict[str, str]:
@@ -115,10 +133,7 @@ def grader_override(config: ComposeConfig, labels: Mapping[str, str], image_pref
         if svc.get("build") is not None:
             entry["image"] = f"{image_prefix}-{name}"
             entry["build"] = {"labels": missing(svc.get("build"))}
-        limits = config.limits(name)
-        for key, short in (("memory", "mem_limit"), ("cpus", "cpus"), ("pids", "pids_limit")):
-            if not limits[key]:
-                entry[short] = GRADER_LIMITS[short]
+        entry.update(default_limits(svc))
         services[name] = entry
     override: dict[str, Any] = {"services": services}
     networks = {k: {"labels": missing(v)} for k, v in config.networks.items() if not v.get("external")}
