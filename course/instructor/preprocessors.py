@@ -103,26 +103,53 @@ def merge_outputs(nb: NotebookNode, sent: NotebookNode, executed: NotebookNode) 
                 "stream", name="stdout",
                 text=f"(not run at autograde: the submitted {target} is graded, as Check my work grades it)\n")]
         if utils.is_grade(original):
-            refuse_overclaim(original)
+            refuse_unverified(original)
     nbformat.validate(nb)
     return nb
 
 
-def refuse_overclaim(cell: NotebookNode) -> None:
-    """A cell that returns more than its points would make nbgrader's SaveAutoGrades raise,
-    failing the whole submission: it earns nothing instead, and says why."""
+def _zero(cell: NotebookNode, index: int | None, ename: str, why: str) -> None:
+    error = nbformat.v4.new_output("error", ename=ename, evalue=why, traceback=[f"{ename}: {why}"])
+    if index is None:
+        cell.outputs.append(error)
+    else:
+        cell.outputs[index] = error
+
+
+def refuse_unverified(cell: NotebookNode) -> None:
+    """A graded cell earns only the points its result states.
+
+    nbgrader gives FULL credit to a code cell with no error and no result, so a grading that
+    never finished (a dead kernel, a cell stopped by its time limit, a box out of processes)
+    would count as passed: a check cell without a numeric result earns nothing and says why.
+    A cell returning more than its points would make SaveAutoGrades raise, failing the whole
+    submission: it earns nothing instead."""
     max_points = float(cell.metadata["nbgrader"]["points"])
     for i, output in enumerate(cell.outputs):
-        if output.get("output_type") != "execute_result":
+        kind = output.get("output_type")
+        if kind == "error" or (kind == "stream" and output.get("name") == "stderr"):
+            return  # nbgrader already gives 0
+        if kind != "execute_result":
             continue
+        claimed = str(output.get("data", {}).get("text/plain", ""))[:40]
         try:
             utils.get_partial_grade(output, max_points)
         except ValueError:
-            claimed = str(output.get("data", {}).get("text/plain", ""))[:40]
-            cell.outputs[i] = nbformat.v4.new_output(
-                "error", ename="OverClaim", evalue=f"the cell returned {claimed}, more than its {max_points:g} points",
-                traceback=[f"OverClaim: the cell returned {claimed}, more than its {max_points:g} points"])
+            _zero(cell, i, "OverClaim", f"the cell returned {claimed}, more than its {max_points:g} points")
+            return
+        if _is_check(cell):
+            try:
+                float(claimed)
+            except ValueError:
+                _zero(cell, i, "Unverified", f"the cell returned {claimed!r}, not the points its check earned")
         return  # nbgrader reads the first execute_result only
+    if _is_check(cell):
+        _zero(cell, None, "Unverified", "the cell returned no points: its grading did not finish "
+                                        "(the kernel died, ran out of processes or time), so nothing was verified")
+
+
+def _is_check(cell: NotebookNode) -> bool:
+    return str(cell.metadata.get("nbgrader", {}).get("grade_id", "")).startswith(CHECK_PREFIX)
 
 
 def mark_not_executed(nb: NotebookNode, reason: str) -> None:

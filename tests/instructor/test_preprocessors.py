@@ -128,6 +128,44 @@ def test_a_cell_claiming_more_than_its_points_earns_nothing():
     assert nb.cells[3].outputs[0]["ename"] == "OverClaim"
 
 
+# What a check cell's grading can meet in the box: a kernel that died or ran out of processes
+# (a fork bomb in run.sh) leaves the cell with its "grading ..." line and no result, or no output
+# at all; a cell stopped by its time limit; a result that is not a number.
+UNFINISHED = {
+    "only the grading line": [new_output("stream", name="stdout", text="grading 02-storage ...\n")],
+    "no output at all": [],
+    "display, no result": [new_output("display_data", data={"text/plain": "<table>"})],
+    "a result that is not a number": [new_output("execute_result", data={"text/plain": "'passed'"},
+                                                 execution_count=3)],
+}
+
+
+@pytest.mark.parametrize("outputs", UNFINISHED.values(), ids=list(UNFINISHED))
+def test_a_check_cell_without_verified_points_earns_nothing(outputs):
+    """Does a check cell whose grading never stated its points score 0 (nbgrader would give it full
+    credit), and say why?"""
+    nb = sample_notebook()
+    runnable = pp.runnable_copy(nb)
+    executed = executed_copy(runnable)
+    executed.cells[3].outputs = outputs
+    assert determine_grade(executed.cells[3]) == (2.0, 2.0)  # what nbgrader alone would give
+    pp.merge_outputs(nb, runnable, executed)
+    assert determine_grade(nb.cells[3]) == (0, 2.0)
+    assert nb.cells[3].outputs[-1]["ename"] == "Unverified"
+
+
+def test_partial_points_stay_as_returned():
+    """Is a check cell's stated partial credit kept as it is?"""
+    nb = sample_notebook()
+    runnable = pp.runnable_copy(nb)
+    executed = executed_copy(runnable)
+    executed.cells[3].outputs = [new_output("stream", name="stdout", text="failed\n"),
+                                 new_output("execute_result", data={"text/plain": "0.0"}, execution_count=3)]
+    pp.merge_outputs(nb, runnable, executed)
+    assert determine_grade(nb.cells[3]) == (0.0, 2.0)
+    assert all(o["output_type"] != "error" for o in nb.cells[3].outputs)
+
+
 def test_a_notebook_that_could_not_run_earns_nothing():
     """Does every graded cell of a notebook the box could not run score 0?"""
     nb = sample_notebook()
