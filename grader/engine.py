@@ -4,9 +4,6 @@ and the docker CLI for BuildKit builds (docker-py cannot do BuildKit)."""
 from __future__ import annotations
 
 import os
-import re
-import signal
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -17,22 +14,14 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from dockerkit.buildkit import BuildStep, failure_summary, parse_build_steps
+from dockerkit.process import run_bounded as _run_bounded
 from grader.errors import EngineUnavailable
 
-_STEP_HEADER = re.compile(r"^#(?P<num>\d+) \[(?P<where>[^\]]+)\] (?P<instruction>.+)$")
-_STEP_STATUS = re.compile(r"^#(?P<num>\d+) (?P<status>CACHED|DONE|ERROR|CANCELED)\b")
+__all__ = ["BuildResult", "BuildStep", "Engine", "parse_build_steps"]
+
 _ENGINE_GONE = ("Cannot connect to the Docker daemon", "error during connect",
                 "Is the docker daemon running")
-
-
-@dataclass(frozen=True)
-class BuildStep:
-    number: int
-    where: str            # "4/5" or "builder 3/5"
-    instruction: str      # "RUN pip install ..."
-    cached: bool
-    failed: bool
-    finished: bool = True
 
 
 @dataclass(frozen=True)
@@ -48,75 +37,14 @@ class BuildResult:
 
     def failure_summary(self, max_lines: int = 25) -> str:
         """The lines that explain a failed build: the failing step's last output and the error."""
-        lines = self.log.splitlines()
-        failed = [s.number for s in self.steps if s.failed]
-        if self.timed_out:  # the steps still running when the build was stopped
-            failed = [s.number for s in self.steps if not s.finished] or failed
-        picked: list[str] = []
-        if failed:
-            prefix = f"#{failed[0]} "
-            step_lines = [ln for ln in lines if ln.startswith(prefix)]
-            picked = step_lines[:1] + step_lines[1:][-(max_lines - 6):]
-            if self.timed_out:
-                picked.append(f"(step #{failed[0]} was still running when the build was stopped)")
-        errors = [ln for ln in lines if ln.startswith(("ERROR", "error:", "failed to solve"))
-                  or "failed to solve" in ln]
-        picked += [ln for ln in errors if ln not in picked]
-        if not picked:
-            picked = lines[-max_lines:]
-        return "\n".join(picked[-max_lines:])
-
-
-def parse_build_steps(log: str) -> tuple[BuildStep, ...]:
-    headers: dict[int, tuple[str, str]] = {}
-    status: dict[int, set[str]] = {}
-    for line in log.splitlines():
-        m = _STEP_HEADER.match(line)
-        if m and m.group("where") != "internal" and int(m.group("num")) not in headers:
-            headers[int(m.group("num"))] = (m.group("where"), m.group("instruction"))
-            continue
-        s = _STEP_STATUS.match(line)
-        if s:
-            status.setdefault(int(s.group("num")), set()).add(s.group("status"))
-    return tuple(BuildStep(n, where, instruction, "CACHED" in status.get(n, set()),
-                           "ERROR" in status.get(n, set()), bool(status.get(n, set()) - {"CANCELED"}))
-                 for n, (where, instruction) in sorted(headers.items()))
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Stop a child started in its own session, and everything it started."""
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        if proc.poll() is not None:
-            return
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
+        return failure_summary(self.log, self.steps, timed_out=self.timed_out, max_lines=max_lines)
 
 
 def run_bounded(cmd: list[str], *, timeout: float, cwd: Path | None = None,
                 env: Mapping[str, str] | None = None) -> tuple[int | None, str, bool]:
-    """Run a command with a time limit, stdout and stderr merged; (returncode, output, timed_out).
-
-    The child gets its own session so that a timeout, an exception or Ctrl-C stops
-    it together with whatever it started."""
-    with tempfile.TemporaryFile(mode="w+b") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env) if env is not None else None, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        timed_out = False
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_group(proc)  # also reached on KeyboardInterrupt: never leave the child running
-        out.seek(0)
-        text = out.read().decode("utf-8", errors="replace")
-    return (None if timed_out else proc.returncode), text, timed_out
+    """(returncode, merged output, timed_out): the kit's bounded run (the whole group stopped)."""
+    done = _run_bounded(cmd, timeout=timeout, cwd=cwd, env=env)
+    return done.returncode, done.text, done.timed_out
 
 
 class Engine:

@@ -12,12 +12,13 @@ from typing import Any, Callable, Sequence
 import docker.errors
 import requests.exceptions
 
+from dockerkit.labels import CACHE_LABEL, owner_labels
 from grader import registry
 from grader.engine import Engine
 from grader.errors import (CannotGrade, CheckFailed, CheckSkipped, EngineUnavailable, GraderBug,
                            ModelMissing, ServiceImageUnavailable, WorkspaceUnreadable)
 from grader.lock import grading_lock
-from grader.options import (MANAGED_LABEL, SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
+from grader.options import (SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
                             models_dir)
 from grader.registry import CheckSpec, Exercise
 from grader.results import CheckResult, ExerciseReport, Status
@@ -83,7 +84,7 @@ def ensure_service_image(engine: Engine, options: GradingOptions) -> str:
         return options.service_image
     if not (SERVICE_DIR / "Dockerfile").is_file():
         raise ServiceImageUnavailable("service/Dockerfile is missing, so the service image cannot be built")
-    result = engine.build(SERVICE_DIR, tag=SERVICE_IMAGE_TAG, labels={MANAGED_LABEL: "true"},
+    result = engine.build(SERVICE_DIR, tag=SERVICE_IMAGE_TAG, labels=owner_labels(CACHE_LABEL, "service-image"),
                           timeout=options.build_timeout, no_cache=options.no_cache)
     if not result.ok:
         why = "timed out" if result.timed_out else result.failure_summary(3).replace("\n", " | ")

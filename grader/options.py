@@ -10,6 +10,10 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dockerkit.labels import MANAGED_LABEL as MANAGED_LABEL
+from dockerkit.labels import SESSION_LABEL as SESSION_LABEL
+from dockerkit.limits import ContainerLimits as Limits
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXERCISES_DIR = REPO_ROOT / "exercises"
 SOLUTIONS_DIR = REPO_ROOT / "solutions"
@@ -17,8 +21,6 @@ SERVICE_DIR = REPO_ROOT / "service"
 DEFAULT_MODELS_DIR = REPO_ROOT / "models" / "all-MiniLM-L6-v2"
 
 SERVICE_IMAGE_TAG = "genai-course/service:grader"
-MANAGED_LABEL = "org.genai-course.managed"
-SESSION_LABEL = "org.genai-course.session"
 
 
 def models_dir() -> Path:
@@ -37,14 +39,6 @@ def positive_number(name: str, default: float) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be positive, not {raw}")
     return value
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Resources a container the grader starts may use (never privileged)."""
-    memory: str = "1g"
-    nano_cpus: int = 1_000_000_000
-    pids: int = 256
 
 
 @dataclass(frozen=True)

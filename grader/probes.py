@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from dockerkit.net import is_loopback
+
 _LISTEN = "0A"
 
 
@@ -60,13 +62,6 @@ def listening_sockets(container: Any) -> set[tuple[str, int]] | None:
     if code not in (0, 1) or "local_address" not in text:
         return None
     return parse_proc_net_tcp(text)
-
-
-def is_loopback(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
 
 
 def describe_listener_problem(sockets: set[tuple[str, int]] | None, port: int) -> str | None:

@@ -10,12 +10,9 @@ exist before. Nothing that existed before the session is removed.
 
 from __future__ import annotations
 
-import io
 import itertools
 import shutil
 import signal
-import socket
-import tarfile
 import tempfile
 import threading
 import time
@@ -27,18 +24,18 @@ from typing import Any, Callable, Iterator, Mapping
 
 import docker.errors
 
-from grader.engine import BuildResult, Engine, run_bounded
+from dockerkit import archive
+from dockerkit.archive import ChunkReader as ChunkReader
+from dockerkit.labels import reap, volumes_mounted
+from dockerkit.net import free_port as free_port
+from dockerkit.process import run_bounded
+from grader.engine import BuildResult, Engine
 from grader.errors import ResourceInTheWay
 from grader.options import MANAGED_LABEL, SESSION_LABEL, GradingOptions
 from grader.registry import FixedNames
 
 SHIM_SOURCE = Path(__file__).with_name("docker_label_shim.sh")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+CLOCK_SKEW_S = 60.0  # how far back to read the engine's events (its clock may differ a little)
 
 
 @dataclass(frozen=True)
@@ -81,6 +78,7 @@ class GradingSession:
         self._image_tags: list[str] = []
         self._claimed = FixedNames()
         self._volumes_before: set[str] = set()
+        self._started = time.time()
         self._tmpdirs: list[Path] = []
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
         self.cleanup_errors: list[str] = []
@@ -88,6 +86,7 @@ class GradingSession:
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> "GradingSession":
         self._volumes_before = {v.name for v in self.client.volumes.list()}
+        self._started = time.time()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -147,11 +146,8 @@ class GradingSession:
     # -- containers, volumes, networks -------------------------------------------------------
     def run(self, image: str, *, publish: int | None = None, **kwargs: Any) -> Any:
         """Start a detached container with limits; `publish`: container port to put on 127.0.0.1."""
-        limits = self.options.limits
-        params: dict[str, Any] = dict(
-            detach=True, labels=dict(self.labels), name=self.unique_name("ctr"),
-            mem_limit=limits.memory, nano_cpus=limits.nano_cpus, pids_limit=limits.pids,
-            privileged=False, security_opt=["no-new-privileges"])
+        params: dict[str, Any] = dict(detach=True, labels=dict(self.labels), name=self.unique_name("ctr"),
+                                      **self.options.limits.run_kwargs())
         if publish is not None:
             params["ports"] = {f"{publish}/tcp": ("127.0.0.1", free_port())}
         params.update(kwargs)
@@ -201,9 +197,8 @@ class GradingSession:
             "GENAI_GRADER_SESSION": self.id,
         })
         start = time.monotonic()
-        code, output, timed_out = run_bounded(["bash", script], cwd=workspace, env=full_env,
-                                              timeout=self.options.script_timeout)
-        return ScriptResult(script, code, output, timed_out, time.monotonic() - start)
+        done = run_bounded(["bash", script], cwd=workspace, env=full_env, timeout=self.options.script_timeout)
+        return ScriptResult(script, done.returncode, done.text, done.timed_out, time.monotonic() - start)
 
     # -- cleanup ---------------------------------------------------------------------------
     def _remove_container(self, container: Any) -> None:
@@ -217,52 +212,27 @@ class GradingSession:
             self._cleanup()
 
     def _cleanup(self) -> None:
-        client = self.client
         label = f"{SESSION_LABEL}={self.id}"
-
-        def attempt(what: str, action: Any) -> None:
+        while self._cleanups:
+            what, action = self._cleanups.pop()
             try:
                 action()
             except docker.errors.NotFound:
                 pass
             except Exception as exc:  # keep cleaning; report what stayed
                 self.cleanup_errors.append(f"{what}: {exc}")
-
-        while self._cleanups:
-            what, action = self._cleanups.pop()
-            attempt(what, action)
-
-        containers = {c.id: c for c in client.containers.list(all=True, filters={"label": label})}
-        for name in self._claimed.containers:
-            try:
-                c = client.containers.get(name)
-                containers[c.id] = c
-            except docker.errors.NotFound:
-                pass
-        used_volumes = {m.get("Name") for c in containers.values()
-                        for m in c.attrs.get("Mounts", []) if m.get("Type") == "volume"}
-        for c in containers.values():
-            attempt(f"container {c.name}", lambda c=c: c.remove(force=True, v=True))
-
-        networks = {n.id: n for n in client.networks.list(filters={"label": label})}
-        for name in self._claimed.networks:
-            for n in client.networks.list(names=[name]):
-                if n.name == name:
-                    networks[n.id] = n
-        for n in networks.values():
-            attempt(f"network {n.name}", n.remove)
-
-        volume_names = {v.name for v in client.volumes.list(filters={"label": label})}
-        volume_names |= set(self._claimed.volumes)
-        volume_names |= {v for v in used_volumes if v and v not in self._volumes_before}
-        for name in volume_names:
-            attempt(f"volume {name}", lambda name=name: client.volumes.get(name).remove(force=True))
-
-        for tag in self._image_tags:
-            attempt(f"image {tag}", lambda tag=tag: client.images.remove(tag, force=True))
-        for image in client.images.list(filters={"label": label}):
-            attempt(f"image {image.short_id}", lambda image=image: client.images.remove(image.id, force=True))
-
+        # volumes the session's containers mounted, anonymous ones (`-v /data`) included, also of
+        # containers a check or run.sh removed without -v; what existed before is spared
+        try:
+            mounted = volumes_mounted(self.client, label, self._started - CLOCK_SKEW_S, time.time())
+        except Exception as exc:
+            mounted = set()
+            self.cleanup_errors.append(f"reading the engine's events: {exc}")
+        reaped = reap(self.client, label, containers=self._claimed.containers,
+                      networks=self._claimed.networks,
+                      volumes=set(self._claimed.volumes) | (mounted - self._volumes_before),
+                      images=self._image_tags, spare=self._volumes_before)
+        self.cleanup_errors += reaped.problems
         for path in self._tmpdirs:
             shutil.rmtree(path, ignore_errors=True)
         self._tmpdirs.clear()
@@ -275,83 +245,18 @@ class ImageFiles:
         self.client = client
         self.container = container
 
-    def stat(self, path: str) -> dict | None:
-        try:
-            stream, stat = self.client.api.get_archive(self.container.id, path)
-        except docker.errors.NotFound:
-            return None
-        close = getattr(stream, "close", None)
-        if close:
-            close()
-        return stat
+    def stat(self, path: str) -> dict[str, Any] | None:
+        return archive.stat(self.client, self.container.id, path)
 
     def exists(self, path: str) -> bool:
         return self.stat(path) is not None
 
     def file_count(self, path: str, stop_at: int = 1) -> int:
         """How many regular files lie under `path` (counting stops at `stop_at`; the archive streams)."""
-        try:
-            stream, _ = self.client.api.get_archive(self.container.id, path)
-        except docker.errors.NotFound:
-            return 0
-        count = 0
-        try:
-            with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as tar:
-                for member in tar:
-                    if member.isfile():
-                        count += 1
-                        if count >= stop_at:
-                            break
-        except tarfile.TarError:
-            pass
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-        return count
+        return archive.file_count(self.client, self.container.id, path, stop_at)
 
     def read_text(self, path: str, limit: int = 1_000_000) -> str | None:
-        try:
-            stream, _ = self.client.api.get_archive(self.container.id, path)
-        except docker.errors.NotFound:
-            return None
-        data = io.BytesIO()
-        for chunk in stream:
-            data.write(chunk)
-            if data.tell() > limit + 10_240:
-                break
-        data.seek(0)
-        try:
-            with tarfile.open(fileobj=data) as tar:
-                member = next((m for m in tar.getmembers() if m.isfile()), None)
-                if member is None:
-                    return None
-                handle = tar.extractfile(member)
-                return handle.read(limit).decode("utf-8", errors="replace") if handle else None
-        except tarfile.TarError:
-            return None
-
-
-class ChunkReader(io.RawIOBase):
-    """A file object over the chunks docker-py yields, for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target) -> int:  # type: ignore[override]
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
+        return archive.read_text(self.client, self.container.id, path, limit)
 
 
 @contextmanager

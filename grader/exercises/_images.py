@@ -24,7 +24,7 @@ import docker.errors
 from grader.dockerfile import Dockerfile
 from grader.registry import Passed, fail, passed
 from grader import static
-from grader.runner import ChunkReader
+from dockerkit.archive import ChunkReader
 
 MB = 1_000_000
 SIZE_BUDGET_MB = 280           # what the image may add to its final base image (contract, 06)

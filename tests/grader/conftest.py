@@ -19,6 +19,7 @@ from grader.lock import grading_lock
 from grader.options import MANAGED_LABEL, SESSION_LABEL, GradingOptions
 from grader.results import ExerciseReport, Status
 from grader.workspace import materialize, overlay
+from tests.helpers import Snapshot, new_since, snapshot
 
 FIXTURES = Path(__file__).with_name("fixtures")
 # Local images that stand for a non-slim base and an untagged one (nothing can be pulled here).
@@ -42,7 +43,8 @@ def engine(docker_client) -> Engine:
 def fixture_bases(docker_client):
     """Labelled local images for fixtures whose FROM must build but be judged unpinned or not slim."""
     for tag, base in FIXTURE_BASES.items():
-        subprocess.run(["docker", "build", "-q", "-t", tag, "--label", f"{MANAGED_LABEL}=true", "-"],
+        subprocess.run(["docker", "build", "-q", "-t", tag, "--label", f"{MANAGED_LABEL}=true",
+                        "--label", f"{SESSION_LABEL}=tests", "-"],
                        input=f"FROM {base}\n", text=True, check=True, capture_output=True, timeout=120,
                        env={**os.environ, "DOCKER_BUILDKIT": "1"})
     yield list(FIXTURE_BASES)
@@ -53,10 +55,12 @@ def fixture_bases(docker_client):
             pass
 
 
-def leftovers(client, session_id: str, exercise_id: str) -> list[str]:
-    """Everything the grading created that still exists: by session label, and the fixed names."""
+def leftovers(client, session_id: str, exercise_id: str, before: Snapshot | None = None) -> list[str]:
+    """Everything the grading created that still exists: by session label, the fixed names, and,
+    given a snapshot from before the grading, anything new that carries no other owner's label."""
     label = {"label": f"{SESSION_LABEL}={session_id}"}
-    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+    found = new_since(client, before, (SESSION_LABEL, session_id)) if before is not None else []
+    found += [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
     found += [f"network {n.name}" for n in client.networks.list(filters=label)]
     found += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
     found += [f"image {i.tags or i.short_id}" for i in client.images.list(filters=label)]
@@ -88,8 +92,9 @@ def grade_workspace(tmp_path, engine, docker_client, base_options, request) -> C
             overlay(source, workspace)
         if edit is not None:
             edit(workspace)
+        before = snapshot(docker_client)
         report = grade(exercise_id, workspace, options=options, engine=engine)
-        left = leftovers(docker_client, report.session_id, exercise_id)
+        left = leftovers(docker_client, report.session_id, exercise_id, before)
         assert not left, f"the grading left {left}"
         return report
     return run

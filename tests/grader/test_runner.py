@@ -14,6 +14,7 @@ from grader.lock import grading_lock
 from grader.options import GradingOptions
 from grader.registry import FixedNames
 from grader.runner import GradingSession
+from tests.helpers import new_since, snapshot
 
 
 def test_lock_serialises_and_times_out(tmp_path):
@@ -94,3 +95,23 @@ def test_containers_have_limits_and_no_privileges(engine):
         assert host["Memory"] > 0 and host["NanoCpus"] > 0 and host["PidsLimit"] > 0
         assert host["Privileged"] is False
         assert "no-new-privileges" in host["SecurityOpt"]
+
+
+@pytest.mark.docker
+def test_anonymous_volumes_are_removed_too(engine, docker_client, tmp_path):
+    """Does a run.sh that mounts `-v /data` leave no volume behind, also when the script itself
+    removes its container without -v before running it again (as a learner's run.sh may)?"""
+    tag = uuid.uuid4().hex[:8]
+    (tmp_path / "run.sh").write_text(
+        "set -e\n"
+        f"docker run -d --name genai-test-anon-{tag} -v /data python:3.11-slim sleep 60 >/dev/null\n"
+        f"docker rm -f genai-test-anon-{tag} >/dev/null\n"  # orphans its anonymous volume
+        f"docker run -d --name genai-test-anon-{tag} -v /data python:3.11-slim sleep 60 >/dev/null\n")
+    before = snapshot(docker_client)
+    with GradingSession(engine, GradingOptions(script_timeout=60)) as session:
+        result = session.run_script(tmp_path, "run.sh", {})
+        assert result.ok, result.output
+        mounts = docker_client.containers.get(f"genai-test-anon-{tag}").attrs["Mounts"]
+        assert [m["Type"] for m in mounts] == ["volume"]
+    assert session.cleanup_errors == []
+    assert new_since(docker_client, before, ("org.genai-course.session", session.id)) == []

@@ -1,0 +1,67 @@
+"""BuildKit's plain progress output, read as steps: which ran, which came from the cache, which failed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_STEP_HEADER = re.compile(r"^#(?P<num>\d+) \[(?P<where>[^\]]+)\] (?P<instruction>.+)$")
+_STEP_STATUS = re.compile(r"^#(?P<num>\d+) (?P<status>CACHED|DONE|ERROR|CANCELED)\b")
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    number: int
+    where: str            # "4/5" or "builder 3/5"
+    instruction: str      # "RUN pip install ..."
+    cached: bool
+    failed: bool
+    finished: bool = True
+
+    @property
+    def outcome(self) -> str:
+        """CACHED, ERROR, DONE, or "?" while it was still running."""
+        if self.cached:
+            return "CACHED"
+        if self.failed:
+            return "ERROR"
+        return "DONE" if self.finished else "?"
+
+
+def parse_build_steps(log: str) -> tuple[BuildStep, ...]:
+    """The Dockerfile's steps in order (BuildKit's internal ones and metadata loads left out)."""
+    headers: dict[int, tuple[str, str]] = {}
+    status: dict[int, set[str]] = {}
+    for line in log.splitlines():
+        m = _STEP_HEADER.match(line)
+        if m and m.group("where") != "internal" and int(m.group("num")) not in headers:
+            headers[int(m.group("num"))] = (m.group("where"), m.group("instruction"))
+            continue
+        s = _STEP_STATUS.match(line)
+        if s:
+            status.setdefault(int(s.group("num")), set()).add(s.group("status"))
+    return tuple(BuildStep(n, where, instruction, "CACHED" in status.get(n, set()),
+                           "ERROR" in status.get(n, set()), bool(status.get(n, set()) - {"CANCELED"}))
+                 for n, (where, instruction) in sorted(headers.items()))
+
+
+def failure_summary(log: str, steps: tuple[BuildStep, ...], *, timed_out: bool = False,
+                    max_lines: int = 25) -> str:
+    """The lines that explain a failed build: the failing step's last output and the error."""
+    lines = log.splitlines()
+    failed = [s.number for s in steps if s.failed]
+    if timed_out:  # the steps still running when the build was stopped
+        failed = [s.number for s in steps if not s.finished] or failed
+    picked: list[str] = []
+    if failed:
+        prefix = f"#{failed[0]} "
+        step_lines = [ln for ln in lines if ln.startswith(prefix)]
+        picked = step_lines[:1] + step_lines[1:][-(max_lines - 6):]
+        if timed_out:
+            picked.append(f"(step #{failed[0]} was still running when the build was stopped)")
+    errors = [ln for ln in lines if ln.startswith(("ERROR", "error:", "failed to solve"))
+              or "failed to solve" in ln]
+    picked += [ln for ln in errors if ln not in picked]
+    if not picked:
+        picked = lines[-max_lines:]
+    return "\n".join(picked[-max_lines:])

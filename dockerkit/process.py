@@ -1,0 +1,106 @@
+"""Bounded child processes: a time limit, bounded output, and the whole group stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Mapping, Sequence
+
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Finished:
+    """How a bounded process ended. `returncode` is None when it was stopped at the time limit."""
+    returncode: int | None
+    output: bytes          # stdout, with stderr merged into it unless the streams were split
+    errors: bytes          # stderr when split, else empty
+    timed_out: bool
+    overflowed: bool = False  # more output than was kept
+
+    @property
+    def text(self) -> str:
+        return self.output.decode("utf-8", errors="replace")
+
+    @property
+    def error_text(self) -> str:
+        return self.errors.decode("utf-8", errors="replace")
+
+
+def kill_group(proc: subprocess.Popen[bytes], rounds: int = 50) -> None:
+    """Stop a child started in its own session, and everything it started (TERM, then KILL).
+
+    The group is signalled even when its leader has exited: `cmd &` in a script, or a fork
+    bomb, outlives the script that started it. KILL repeats until the group is empty, since
+    a member may fork between two signals."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=5.0)
+    except subprocess.TimeoutExpired:
+        pass
+    for _ in range(rounds):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            break
+        if proc.poll() is None:
+            try:
+                proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+    proc.poll()
+
+
+def _drain(stream: IO[bytes], sink: bytearray, limit: int, overflow: list[bool]) -> None:
+    for chunk in iter(lambda: stream.read(1 << 16), b""):
+        room = limit - len(sink)
+        if room > 0:
+            sink += chunk[:room]
+        if len(chunk) > room:
+            overflow[0] = True  # keep reading so that the writer never blocks, but keep nothing
+
+
+def run_bounded(cmd: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
+                env: Mapping[str, str] | None = None, stdin: bytes | None = None,
+                split: bool = False, max_bytes: int = MAX_OUTPUT_BYTES) -> Finished:
+    """Run `cmd` for at most `timeout` seconds; stderr is merged into the output unless `split`.
+
+    The child gets its own session so that a timeout, an exception or Ctrl-C stops
+    it together with whatever it started."""
+    proc = subprocess.Popen(list(cmd), cwd=cwd, env=dict(env) if env is not None else None,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE if split else subprocess.STDOUT,
+                            start_new_session=True)
+    out, err, overflow = bytearray(), bytearray(), [False]
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, max_bytes, overflow), daemon=True)]
+    if split:
+        readers.append(threading.Thread(target=_drain, args=(proc.stderr, err, max_bytes, overflow),
+                                        daemon=True))
+    for reader in readers:
+        reader.start()
+    timed_out = False
+    try:
+        if stdin is not None and proc.stdin is not None:
+            try:
+                proc.stdin.write(stdin)
+            except BrokenPipeError:
+                pass
+            finally:
+                proc.stdin.close()
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+    finally:
+        kill_group(proc)  # also reached on KeyboardInterrupt: never leave the child running
+        for reader in readers:
+            reader.join(timeout=10)
+    return Finished(None if timed_out else proc.returncode, bytes(out), bytes(err), timed_out,
+                    overflow[0])
