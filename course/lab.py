@@ -13,13 +13,28 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from dockerkit.http import http
+from dockerkit.net import free_port as free_port
+from dockerkit.wait import WaitFailed, poll
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST_PAGE = "lessons/01-deployment-options.ipynb"
+# Each role's lab settings folder (page_config.json: disabled plugins; overrides.json: defaults),
+# passed per launch so that nobody's own Jupyter configuration is touched. Learners get no
+# nbgrader instructor tools and no news prompt, and keep the Assignments list (File menu).
+LAB_SETTINGS = ROOT / "course" / "jupyter"
+INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",
+                                "nbgrader.server_extensions.course_list")
+
+
+def role_options(instructor: bool = False) -> list[str]:
+    """`jupyter lab` options for a learner's lab, or an instructor's."""
+    options = [f"--LabApp.app_settings_dir={LAB_SETTINGS / ('instructor' if instructor else 'learner')}"]
+    if not instructor:
+        options += [f"--ServerApp.jpserver_extensions={ext}=False" for ext in INSTRUCTOR_SERVER_EXTENSIONS]
+    return options
 
 
 class LabError(RuntimeError):
@@ -31,16 +46,11 @@ def port_is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class LabServer:
     def __init__(self, port: int | None = None, root: Path = ROOT, token: str | None = None,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, instructor: bool = False) -> None:
         self.port = port or free_port()
+        self.instructor = instructor
         self.root = Path(root)
         self.token = token or secrets.token_hex(16)
         self.start_timeout = start_timeout
@@ -60,7 +70,7 @@ class LabServer:
             raise LabError(f"port {self.port} is already in use: choose another with `make lab PORT=...`")
         cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
                f"--port={self.port}", "--port-retries=0", f"--ServerApp.root_dir={self.root}",
-               f"--IdentityProvider.token={self.token}"]
+               f"--IdentityProvider.token={self.token}", *role_options(self.instructor)]
         if os.geteuid() == 0:
             cmd.append("--allow-root")  # containers and CI run as root
         self.proc = subprocess.Popen(cmd, stdout=stream or subprocess.DEVNULL,
@@ -70,20 +80,23 @@ class LabServer:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
         status_url = f"{self.base_url}/api/status?token={self.token}"
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise LabError(f"jupyter lab exited with status {self.proc.returncode} before answering")
-            try:
-                with urllib.request.urlopen(status_url, timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.25)  # polling interval while waiting for readiness
-        self.stop()
-        raise LabError(f"jupyter lab did not answer on {self.base_url} within {self.start_timeout:.0f} s")
+        proc = self.proc
+        assert proc is not None
+
+        def exited() -> str | None:
+            code = proc.poll()
+            return None if code is None else f"jupyter lab exited with status {code} before answering"
+
+        try:
+            poll(lambda: http("GET", status_url, timeout=2).status == 200, timeout=self.start_timeout,
+                 what=f"jupyter lab on {self.base_url}", stopped=exited)
+        except WaitFailed as failed:
+            self.stop()
+            if proc.poll() is not None and "exited" in str(failed):
+                raise LabError(f"jupyter lab exited with status {proc.returncode} before answering") from None
+            raise LabError(f"jupyter lab did not answer on {self.base_url} within "
+                           f"{self.start_timeout:.0f} s") from None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -104,8 +117,10 @@ class LabServer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Start JupyterLab on the course's first lesson")
     parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--instructor", action="store_true",
+                        help="keep nbgrader's instructor tools (formgrader, Create Assignment)")
     args = parser.parse_args(argv)
-    server = LabServer(port=args.port)
+    server = LabServer(port=args.port, instructor=args.instructor)
     try:
         server.start(stream=sys.stderr)
     except LabError as exc:

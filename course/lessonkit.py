@@ -13,19 +13,20 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
+
+from dockerkit.http import http
+from dockerkit.labels import LESSON_LABEL, MANAGED_LABEL, reap
+from dockerkit.net import free_port as free_port
+from dockerkit.process import run_bounded
+from dockerkit.wait import WaitFailed, poll
 
 ROOT = Path(__file__).resolve().parent.parent
-MANAGED_LABEL = "org.genai-course.managed"
-LESSON_LABEL = "org.genai-course.lesson"
 # A tiny image every machine running the course has (make images); lessons use it
 # for helper containers, e.g. to remove root-owned files from a bind mount.
 HELPER_IMAGE = "python:3.11-slim"
@@ -80,14 +81,13 @@ def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet:
     if not quiet:
         print(f"$ {command}", flush=True)
     started = time.monotonic()
-    try:
-        proc = subprocess.run(["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout, cwd=cwd, input=input,
-                              env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})})
-    except subprocess.TimeoutExpired as exc:
-        raise CommandFailed(f"`{command}` did not finish within {timeout:.0f} s") from exc
-    output = strip_ansi(proc.stdout).rstrip("\n")
-    result = CommandResult(command, proc.returncode, output, time.monotonic() - started)
+    done = run_bounded(["bash", "-c", command], timeout=timeout, cwd=cwd,
+                       stdin=input.encode() if input is not None else None,
+                       env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})})
+    if done.timed_out:  # the whole process group is stopped, not only bash
+        raise CommandFailed(f"`{command}` did not finish within {timeout:.0f} s")
+    output = strip_ansi(done.text).rstrip("\n")
+    result = CommandResult(command, done.returncode or 0, output, time.monotonic() - started)
     if not quiet and result.output:
         lines = result.lines
         if tail is not None and len(lines) > tail:
@@ -136,13 +136,6 @@ def docker_client():
     return _client
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def container_diagnostics(name: str, tail: int = 25) -> str:
     """State and last log lines of a container, for error messages."""
     import docker.errors
@@ -168,23 +161,16 @@ def wait_for(probe: Callable[[], T | None], *, timeout: float, what: str, interv
     On timeout the error says what was awaited and, given a container, shows its
     state and last logs. A container that exits while we wait fails at once.
     """
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            value = probe()
-            if value:
-                return value
-        except Exception as exc:  # the probe's failure is just "not yet"
-            last_error = exc
+    def stopped() -> str | None:
         if container is not None and _has_exited(container):
-            raise WaitTimeout(f"{what}: the container stopped.\n{container_diagnostics(container)}")
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)  # polling interval, not a guess at readiness
-    detail = f" (last error: {last_error})" if last_error else ""
-    diag = f"\n{container_diagnostics(container)}" if container else ""
-    raise WaitTimeout(f"{what}: not ready after {timeout:.0f} s{detail}{diag}")
+            return f"the container stopped.\n{container_diagnostics(container)}"
+        return None
+
+    try:
+        return poll(probe, timeout=timeout, what=what, interval=interval, stopped=stopped)
+    except WaitFailed as failed:
+        diag = f"\n{container_diagnostics(container)}" if container and "stopped" not in str(failed) else ""
+        raise WaitTimeout(f"{failed}{diag}") from None
 
 
 def _has_exited(name: str) -> bool:
@@ -198,33 +184,22 @@ def _has_exited(name: str) -> bool:
 
 @dataclass(frozen=True)
 class HttpAnswer:
+    """An answer as a lesson shows it: the status and the body as text."""
     status: int
     body: str
 
 
+def http_request(method: str, url: str, *, json_body: Any = None, headers: dict[str, str] | None = None,
+                 timeout: float = 30) -> HttpAnswer:
+    """Send a JSON request; return status and body (no exception on 4xx/5xx). Loopback requests
+    never go through a proxy."""
+    answer = http(method, url, timeout=timeout, payload=json_body, headers=headers)
+    return HttpAnswer(answer.status, answer.text)
+
+
 def http_get(url: str, *, headers: dict[str, str] | None = None, timeout: float = 5) -> HttpAnswer:
     """GET `url` and return its status and body, also for 4xx/5xx answers."""
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return HttpAnswer(resp.status, resp.read().decode(errors="replace"))
-    except urllib.error.HTTPError as exc:
-        return HttpAnswer(exc.code, exc.read().decode(errors="replace"))
-
-
-def http_request(method: str, url: str, *, json_body=None, headers: dict[str, str] | None = None,
-                 timeout: float = 30) -> HttpAnswer:
-    """Send a JSON request; return status and body (no exception on 4xx/5xx)."""
-    import json
-
-    data = None if json_body is None else json.dumps(json_body).encode()
-    hdrs = {"Content-Type": "application/json", **(headers or {})}
-    request = urllib.request.Request(url, data=data, headers=hdrs, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:
-            return HttpAnswer(resp.status, resp.read().decode(errors="replace"))
-    except urllib.error.HTTPError as exc:
-        return HttpAnswer(exc.code, exc.read().decode(errors="replace"))
+    return http_request("GET", url, headers=headers, timeout=timeout)
 
 
 def wait_http(url: str, *, status: int | tuple[int, ...] = 200, timeout: float = 60,
@@ -349,43 +324,13 @@ class Lesson:
     def cleanup(self, *, quiet: bool = False) -> None:
         """Remove every container, network, volume and image carrying this lesson's label,
         and the scratch folder, and say what went (and what could not go, and why)."""
-        import docker.errors
-
-        client = docker_client()
-        flt = {"label": self.label_filter}
-        removed = Resources()
-        kept: list[str] = []
-
-        def attempt(kind: str, name: str, remove) -> None:
-            try:
-                remove()
-                getattr(removed, kind).append(name)
-            except docker.errors.NotFound:
-                pass  # gone meanwhile
-            except docker.errors.APIError as exc:  # e.g. still used by something unlabelled
-                kept.append(f"{kind[:-1]} {name}: {exc.explanation or exc}")
-
-        for c in client.containers.list(all=True, filters=flt):
-            attempt("containers", c.name, lambda c=c: c.remove(force=True, v=True))
-        for n in client.networks.list(filters=flt):
-            n.reload()
-            for attached in (n.attrs.get("Containers") or {}).values():
-                # An unlabelled container on our network would block its removal.
-                attempt("containers", f"{attached['Name']} (disconnected from {n.name})",
-                        lambda n=n, a=attached: n.disconnect(a["Name"], force=True))
-            attempt("networks", n.name, n.remove)
-        for v in client.volumes.list(filters=flt):
-            attempt("volumes", v.name, lambda v=v: v.remove(force=True))
-        for image in client.images.list(filters=flt):
-            # By tag, so that each name goes; the image itself goes with its last name.
-            for ref in image.tags or [image.id]:
-                attempt("images", ref, lambda ref=ref: client.images.remove(ref))
-        removed.containers = [c for c in removed.containers if "(disconnected" not in c]
+        reaped = reap(docker_client(), self.label_filter, force_images=False)
+        removed = Resources(**{kind: sorted(names) for kind, names in reaped.removed.items()})
         self._remove_scratch()
         if not quiet:
             print(f"lesson {self.id}: removed {removed.summary()} labelled {self.label_filter}")
-        if kept:
-            print("could not remove:\n  " + "\n  ".join(kept))
+        if reaped.problems:
+            print("could not remove:\n  " + "\n  ".join(reaped.problems))
 
     def _remove_scratch(self) -> None:
         if self._scratch is not None:

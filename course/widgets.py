@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from course.lessonkit import LessonError, docker_client
+from dockerkit.buildkit import parse_build_steps, step_header
+from dockerkit.history import clean_instruction as clean_instruction
+from dockerkit.process import kill_group
 
 # --------------------------------------------------------------------------- where we render
 
@@ -253,22 +256,6 @@ class Layer:
         return self.size == 0
 
 
-_SHELL_PREFIX = re.compile(r"^(?:\|\d+ (?:\S+=\S* )*)?/bin/sh -c ")
-
-
-def clean_instruction(created_by: str) -> str:
-    """The Dockerfile instruction behind a history entry, as a learner wrote it."""
-    text = created_by.strip()
-    text = re.sub(r"\s*# buildkit$", "", text)
-    if "#(nop)" in text:  # classic builder: metadata instructions
-        return text.split("#(nop)", 1)[1].strip()
-    if text.startswith("RUN "):  # BuildKit: "RUN /bin/sh -c cmd" or "RUN |1 ARG=v /bin/sh -c cmd"
-        text = "RUN " + _SHELL_PREFIX.sub("", text[4:])
-    elif _SHELL_PREFIX.match(text):  # classic builder's RUN
-        text = "RUN " + _SHELL_PREFIX.sub("", text)
-    return re.sub(r"\s+", " ", text) if text else "(imported filesystem)"
-
-
 def image_layers(image: str, client=None) -> list[Layer]:
     """An image's layers, oldest (the base) first, each with the instruction that made it."""
     history = (client or docker_client()).api.history(image)
@@ -450,9 +437,6 @@ class BuildFailed(LessonError):
     pass
 
 
-_STEP = re.compile(r"^#(\d+) \[([^\]]+)\] (.+)$")
-
-
 @dataclass(frozen=True)
 class BuildResult:
     tag: str
@@ -466,17 +450,9 @@ class BuildResult:
         return self.returncode == 0
 
     def steps(self) -> dict[str, str]:
-        """Dockerfile steps (internal ones left out) -> 'CACHED', 'DONE' or 'ERROR'."""
-        names, outcome = {}, {}
-        for line in self.lines:
-            m = _STEP.match(line)
-            if m and not m.group(2).startswith("internal") and "load metadata" not in m.group(3):
-                names.setdefault(m.group(1), f"[{m.group(2)}] {m.group(3)}")
-                continue
-            m = re.match(r"^#(\d+) (CACHED|DONE|ERROR)\b", line)
-            if m:
-                outcome[m.group(1)] = m.group(2)
-        return {name: outcome.get(num, "?") for num, name in names.items()}
+        """Dockerfile steps (internal ones left out) -> 'CACHED', 'DONE' or 'ERROR' ('?' unfinished)."""
+        return {f"[{step.where}] {step.instruction}": step.outcome
+                for step in parse_build_steps("\n".join(self.lines))}
 
     @property
     def cached_steps(self) -> list[str]:
@@ -532,7 +508,7 @@ def build_live(context: str | os.PathLike, tag: str, *, dockerfile: str | os.Pat
     lines: list[str] = []
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "DOCKER_BUILDKIT": "1"})
+                            env={**os.environ, "DOCKER_BUILDKIT": "1"}, start_new_session=True)
     last_paint = 0.0
     assert proc.stdout is not None
     for raw in proc.stdout:
@@ -540,19 +516,19 @@ def build_live(context: str | os.PathLike, tag: str, *, dockerfile: str | os.Pat
         lines.append(line)
         elapsed = time.monotonic() - started
         if elapsed > timeout:
-            proc.kill()
+            kill_group(proc)
             lines.append(f"(build stopped after {timeout:.0f} s)")
             break
-        step = _STEP.match(line)
+        step = step_header(line)
         if plain:
-            if step and not step.group(2).startswith("internal"):
+            if step and not step[1].startswith("internal"):
                 print(f"  {line}", flush=True)
         elif time.monotonic() - last_paint > 0.25 or step:
             # Repaint at most four times a second: a pip install prints thousands of lines.
             log.value = "\n".join(lines[-200:])
             if step:
                 status.value = (f"<code>$ {html.escape(shown)}</code><br>{elapsed:5.1f} s — "
-                                f"<b>{html.escape(step.group(2))}</b> {html.escape(step.group(3)[:120])}")
+                                f"<b>{html.escape(step[1])}</b> {html.escape(step[2][:120])}")
             last_paint = time.monotonic()
     returncode = proc.wait()
     result = BuildResult(tag, tuple(cmd), returncode, time.monotonic() - started, tuple(lines))

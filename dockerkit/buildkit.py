@@ -28,14 +28,20 @@ class BuildStep:
         return "DONE" if self.finished else "?"
 
 
+def step_header(line: str) -> tuple[int, str, str] | None:
+    """(number, where, instruction) when `line` starts a step ("#5 [2/4] RUN ..."), else None."""
+    m = _STEP_HEADER.match(line)
+    return (int(m.group("num")), m.group("where"), m.group("instruction")) if m else None
+
+
 def parse_build_steps(log: str) -> tuple[BuildStep, ...]:
     """The Dockerfile's steps in order (BuildKit's internal ones and metadata loads left out)."""
     headers: dict[int, tuple[str, str]] = {}
     status: dict[int, set[str]] = {}
     for line in log.splitlines():
-        m = _STEP_HEADER.match(line)
-        if m and m.group("where") != "internal" and int(m.group("num")) not in headers:
-            headers[int(m.group("num"))] = (m.group("where"), m.group("instruction"))
+        header = step_header(line)
+        if header and header[1] != "internal" and header[0] not in headers:
+            headers[header[0]] = header[1:]
             continue
         s = _STEP_STATUS.match(line)
         if s:

@@ -6,9 +6,10 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO, Any, Mapping, Sequence
 
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 
@@ -31,31 +32,30 @@ class Finished:
         return self.errors.decode("utf-8", errors="replace")
 
 
-def kill_group(proc: subprocess.Popen[bytes], rounds: int = 50) -> None:
-    """Stop a child started in its own session, and everything it started (TERM, then KILL).
-
-    The group is signalled even when its leader has exited: `cmd &` in a script, or a fork
-    bomb, outlives the script that started it. KILL repeats until the group is empty, since
-    a member may fork between two signals."""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """Stop a child started in its own session and everything in its process group (TERM, then
+    KILL), also after the child itself exited: what it started in the background stays in the
+    group and must not outlive it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break  # the group is empty
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            proc.poll()  # reap the leader so that it does not hold the group as a zombie
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)  # the members are exiting; check again shortly
+        else:
+            continue
+        break
     try:
         proc.wait(timeout=5.0)
     except subprocess.TimeoutExpired:
         pass
-    for _ in range(rounds):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            break
-        if proc.poll() is None:
-            try:
-                proc.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                pass
-    proc.poll()
 
 
 def _drain(stream: IO[bytes], sink: bytearray, limit: int, overflow: list[bool]) -> None:

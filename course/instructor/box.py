@@ -36,6 +36,7 @@ import docker
 import docker.errors
 
 from course.instructor import settings
+from dockerkit.process import run_bounded
 from course.instructor.errors import BoxError, BoxTimeout, UntrustedOutput
 
 BOX_USER = "1000:1000"
@@ -61,45 +62,6 @@ class RunResult:
 
     def tail(self, lines: int = 20) -> str:
         return "\n".join(self.stderr.decode(errors="replace").splitlines()[-lines:])
-
-
-def _drain(stream, sink: bytearray, limit: int, overflow: list[bool]) -> None:
-    for chunk in iter(lambda: stream.read(1 << 16), b""):
-        room = limit - len(sink)
-        if room > 0:
-            sink += chunk[:room]
-        if len(chunk) > room:
-            overflow[0] = True  # keep reading so the writer never blocks, but keep nothing
-
-
-def run_bounded(cmd: Sequence[str], *, stdin: bytes | None = None, timeout: float,
-                max_bytes: int = MAX_OUTPUT_BYTES) -> tuple[int | None, bytes, bytes, bool]:
-    """Run `cmd` with a time limit, keeping at most `max_bytes` of each output stream.
-
-    Returns (exit code or None on timeout, stdout, stderr, overflowed)."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err, overflow = bytearray(), bytearray(), [False]
-    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, max_bytes, overflow), daemon=True),
-               threading.Thread(target=_drain, args=(proc.stderr, err, max_bytes, [False]), daemon=True)]
-    for reader in readers:
-        reader.start()
-    if stdin is not None:
-        try:
-            proc.stdin.write(stdin)
-        except BrokenPipeError:
-            pass
-        finally:
-            proc.stdin.close()
-    try:
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        code = None
-    for reader in readers:
-        reader.join(timeout=10)
-    return code, bytes(out), bytes(err), overflow[0]
 
 
 def host_addresses() -> list[str]:
@@ -230,11 +192,11 @@ class GradingBox:
             state = self.client.api.inspect_container(self.container_id)["State"]
             if not state.get("Running"):
                 break
-            code, _, err, _ = run_bounded(["docker", "exec", "-u", BOX_USER, self.container_id,
-                                           "docker", "version", "-f", "{{.Server.Version}}"], timeout=15)
-            if code == 0:
+            done = run_bounded(["docker", "exec", "-u", BOX_USER, self.container_id,
+                                "docker", "version", "-f", "{{.Server.Version}}"], timeout=15, split=True)
+            if done.returncode == 0:
                 return
-            last = err.decode(errors="replace").strip()
+            last = done.error_text.strip()
             time.sleep(0.3)  # polling interval
         logs = self.client.api.logs(self.container_id, tail=25).decode(errors="replace")
         state = self.client.api.inspect_container(self.container_id)["State"]
@@ -276,9 +238,10 @@ class GradingBox:
         for key, value in (env or {}).items():
             exec_cmd += ["-e", f"{key}={value}"]
         start = time.monotonic()
-        code, out, err, overflow = run_bounded([*exec_cmd, self.container_id, *cmd], stdin=stdin,
-                                               timeout=timeout, max_bytes=max_bytes)
+        done = run_bounded([*exec_cmd, self.container_id, *cmd], stdin=stdin, timeout=timeout,
+                           split=True, max_bytes=max_bytes)
         duration = time.monotonic() - start
+        code, out, err, overflow = done.returncode, done.output, done.errors, done.overflowed
         if code is None:
             self.remove()
             raise BoxTimeout(f"{cmd[0]} in {self.name} ran past its {timeout:.0f} s limit; the box was removed")
@@ -313,10 +276,10 @@ class GradingBox:
 
     def _mkdir(self, path: str, owner: int) -> None:
         # As the box's root, from the host: a trusted step before any submission code runs.
-        code, _, err, _ = run_bounded(["docker", "exec", "-u", "0", self.container_id, "install", "-d",
-                                       "-m", "0755", "-o", str(owner), "-g", str(owner), path], timeout=30)
-        if code != 0:
-            raise BoxError(f"could not create {path} in {self.name}: {err.decode(errors='replace').strip()}")
+        done = run_bounded(["docker", "exec", "-u", "0", self.container_id, "install", "-d",
+                            "-m", "0755", "-o", str(owner), "-g", str(owner), path], timeout=30, split=True)
+        if done.returncode != 0:
+            raise BoxError(f"could not create {path} in {self.name}: {done.error_text.strip()}")
 
     def load_images(self, refs: Iterable[str], timeout: float = 600.0) -> float:
         """Copy images from the instructor's engine into the inner engine (no registry needed)."""

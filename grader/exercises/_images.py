@@ -25,6 +25,7 @@ from grader.dockerfile import Dockerfile
 from grader.registry import Passed, fail, passed
 from grader import static
 from dockerkit.archive import ChunkReader
+from dockerkit.history import clean_instruction
 
 MB = 1_000_000
 SIZE_BUDGET_MB = 280           # what the image may add to its final base image (contract, 06)
@@ -139,12 +140,7 @@ def read_layer(stream: Any, token: bytes | None) -> _LayerFiles:
 
 
 def _instruction(created_by: str) -> str:
-    text = re.sub(r"\s+", " ", created_by or "").strip()
-    text = re.sub(r"\s*# buildkit$", "", text)
-    text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", text)
-    text = re.sub(r"^/bin/sh -c ", "RUN ", text)
-    text = re.sub(r"^(RUN )\|\d+ (?:\S+=\S* )*", r"\1", text)     # build args in front of RUN
-    text = re.sub(r"^RUN /bin/sh -c ", "RUN ", text)
+    text = clean_instruction(created_by)
     return text if len(text) <= 90 else text[:87] + "..."
 
 

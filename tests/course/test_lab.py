@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import urllib.request
-
 from course.lab import LabError, LabServer, free_port
+from dockerkit.http import http
 
 
 def test_lab_serves_and_stops(repo_root):
     """Does JupyterLab answer /lab with 200 on a free port and go away when stopped?"""
     server = LabServer(port=free_port(), root=repo_root)
     with server:
-        with urllib.request.urlopen(f"{server.base_url}/lab?token={server.token}", timeout=10) as r:
-            assert r.status == 200
-            assert b"JupyterLab" in r.read()
+        answer = http("GET", f"{server.base_url}/lab?token={server.token}", timeout=10)
+        assert answer.status == 200
+        assert b"JupyterLab" in answer.body
     assert server.proc.poll() is not None
 
 
