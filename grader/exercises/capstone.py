@@ -67,7 +67,7 @@ exercise.context(CapstoneContext)
 @exercise.check("config_valid", points=1, summary="`docker compose -f compose.yaml config` accepts the file",
                 hint="Run `docker compose -f compose.yaml config` (with PORT and MODELS_DIR set) and fix what it "
                      "reports.",
-                section="Exercises")
+                section="Production settings in Compose")
 def check_config_valid(ctx: CapstoneContext):
     return passed(config_services(ctx, (BASE_FILE,), ctx.stack_config))
 
@@ -76,15 +76,16 @@ exercise.check("stack_healthy", points=2,
                summary="`docker compose -f compose.yaml up --wait` starts both services and the server answers "
                        "GET /health",
                hint="Run `docker compose -f compose.yaml up -d --build --wait` yourself and read `docker compose "
-                    "logs server`: a read-only root needs tmpfs for /tmp, the model comes from ${MODELS_DIR}.",
-               section="Exercises", requires=("config_valid",))(check_stack_healthy)
+                    "logs server`, `docker compose ps -a` (exit codes) and `docker inspect` (OOMKilled): a read-only "
+                    "root needs tmpfs for /tmp, the model comes from ${MODELS_DIR}.",
+               section="Debugging drill", requires=("config_valid",))(check_stack_healthy)
 
 
 @exercise.check("non_root", points=1,
                 summary="the server's image user is not root and its processes run with a non-zero uid",
                 hint="USER in the final stage of the Dockerfile (lessons/04-permissions.ipynb), and no `user: root` "
                      "in compose.yaml.",
-                section="Exercises", requires=("config_valid",))
+                section="The capstone, check by check", requires=("config_valid",))
 def check_non_root(ctx: CapstoneContext):
     image = ctx.client.images.get(ctx.server_image())
     image_user = (image.attrs.get("Config") or {}).get("User") or ""
@@ -106,9 +107,10 @@ def check_non_root(ctx: CapstoneContext):
 
 @exercise.check("healthcheck", points=1, summary="server and db have health checks, and both report healthy",
                 hint="A HEALTHCHECK in the Dockerfile (GET /health with Python: the slim image has no curl) or "
-                     "`healthcheck:` in compose.yaml for the server, `pg_isready` for db: restarts, `up --wait` "
-                     "and depends_on all rely on them.",
-                section="Exercises", requires=("config_valid",))
+                     "`healthcheck:` in compose.yaml for the server, with a start period longer than the model "
+                     "load; `pg_isready` for db. `up --wait` and depends_on rely on them; restart policies do not "
+                     "(they react to exits only).",
+                section="HEALTHCHECK and the start period", requires=("config_valid",))
 def check_healthcheck(ctx: CapstoneContext):
     found, missing = [], []
     for name in (SERVER, DB):
@@ -139,7 +141,7 @@ def check_healthcheck(ctx: CapstoneContext):
 @exercise.check("read_only_rootfs", points=1, summary="the server runs with a read-only root file system",
                 hint="`read_only: true` on the server, with `tmpfs: [/tmp]` for scratch space; its data goes to "
                      "PostgreSQL and its model comes from a read-only mount, so nothing else needs writing.",
-                section="Exercises", requires=("config_valid",))
+                section="A read-only root file system", requires=("config_valid",))
 def check_read_only_rootfs(ctx: CapstoneContext):
     if ctx.stack_config.service(SERVER).get("read_only") is not True:
         fail("the server's root file system is writable (no `read_only: true` in compose.yaml); expected it "
@@ -155,7 +157,7 @@ def check_read_only_rootfs(ctx: CapstoneContext):
 @exercise.check("resource_limits", points=1, summary="every service has a memory and a CPU limit",
                 hint="Under each service: `deploy: {resources: {limits: {cpus: \"1\", memory: 1g, pids: 256}}}`: "
                      "without limits one runaway container can starve the host and everything on it.",
-                section="Exercises", requires=("config_valid",))
+                section="Memory, CPU and process limits", requires=("config_valid",))
 def check_resource_limits(ctx: CapstoneContext):
     config = ctx.stack_config
     shown, missing = [], []
@@ -188,7 +190,7 @@ def _memory(value: Any) -> str:
 @exercise.check("restart_policy", points=1, summary="every service restarts on failure",
                 hint="`restart: unless-stopped` (or always, on-failure) under each service: a crash or a reboot "
                      "must not leave the service down.",
-                section="Exercises", requires=("config_valid",))
+                section="What restarts a container", requires=("config_valid",))
 def check_restart_policy(ctx: CapstoneContext):
     shown, missing = [], []
     for name, svc in ctx.stack_config.services.items():
@@ -205,21 +207,22 @@ def check_restart_policy(ctx: CapstoneContext):
 
 exercise.check("localhost_only", points=1, summary="every published port is bound to 127.0.0.1",
                hint='`ports: ["127.0.0.1:${PORT}:8000"]` on the server, and no published port on db.',
-               section="Exercises", requires=("config_valid",))(check_localhost_only)
+               section="Production settings in Compose", requires=("config_valid",))(check_localhost_only)
 
 
 exercise.check("secret_file", points=1,
                summary="the token reaches the server as /run/secrets/api_token and appears in no container "
                        "environment and no image layer",
                hint="The api_token secret from ./secrets/api_token.txt (lessons/06-compose.ipynb, “Secrets are "
-                    "files, not environment variables”).",
-               section="Exercises", requires=("stack_healthy",))(check_secret_file)
+                    "files, not environment variables”); Compose bind-mounts the file, so its mode must let the "
+                    "server's user read it (a 0600 file of yours is unreadable to uid 1001).",
+               section="Production settings in Compose", requires=("stack_healthy",))(check_secret_file)
 
 
 @exercise.check("size_budget", points=2, summary="the server's image adds at most 280 MB to its final base image",
                 hint="A multi-stage venv build of requirements.txt, as in exercise 06 (lessons/07-image-optimisation"
                      ".ipynb): the layer table above shows where the megabytes are.",
-                section="Exercises", requires=("config_valid",))
+                section="The capstone, check by check", requires=("config_valid",))
 def check_size_budget(ctx: CapstoneContext):
     return size_budget(ctx.analysis)
 
@@ -238,7 +241,7 @@ def _timed(call) -> tuple[Any, float]:
                 hint="Check the server's limits (memory, CPUs) and its queue (MAX_QUEUE_SIZE): the service batches "
                      "concurrent requests and answers 429 with Retry-After when its queue is full; a few of those "
                      "are fine, errors and timeouts are not. `docker compose logs server` shows what went wrong.",
-                section="Exercises", requires=("stack_healthy",))
+                section="Under a burst: 429 and Retry-After", requires=("stack_healthy",))
 def check_serves_under_load(ctx: CapstoneContext):
     endpoint = ctx.endpoint()
     ref = reference(str(ctx.environment.models_dir))

@@ -26,16 +26,17 @@ def _valid_data() -> dict:
     }
 
 
-def test_manifest_lists_eight_lessons_and_the_contract_exercises_in_order(course):
-    """Does course.yaml list the eight lessons and the contract's eight exercises, in order?"""
-    assert [lesson.id for lesson in course.lessons] == [f"{n:02d}" for n in range(1, 9)]
+def test_manifest_lists_nine_lessons_and_the_contract_exercises_in_order(course):
+    """Does course.yaml list the nine lessons and the contract's eight exercises, in order?"""
+    assert [lesson.id for lesson in course.lessons] == [f"{n:02d}" for n in range(1, 10)]
     assert [e.id for e in course.exercises] == [
         "01-first-image", "02-storage", "03-permissions", "04-networking",
         "05-compose", "06-optimize", "07-gpu", "08-capstone"]
     # a learner meets each exercise right after the lesson that prepares it
     sequence = [item.id for item in course.sequence()]
     assert sequence.index("01-first-image") == sequence.index("02") + 1
-    assert sequence[-2:] == ["07-gpu", "08-capstone"]
+    # the capstone comes after the production lesson, which follows the GPU exercise
+    assert sequence[-3:] == ["07-gpu", "09", "08-capstone"]
 
 
 def test_lesson_folder_holds_exactly_the_manifest_notebooks(course, repo_root):
@@ -44,7 +45,7 @@ def test_lesson_folder_holds_exactly_the_manifest_notebooks(course, repo_root):
     assert on_disk == sorted(lesson.notebook.as_posix() for lesson in course.lessons)
 
 
-@pytest.mark.parametrize("lesson_id", [f"{n:02d}" for n in range(1, 9)])
+@pytest.mark.parametrize("lesson_id", [f"{n:02d}" for n in range(1, 10)])
 def test_lesson_notebook_is_clean_and_complete(course, repo_root, lesson_id):
     """Is each lesson a valid notebook, committed without outputs, that ends with a self-check
     and a clean-up cell and links to the exercises it prepares?"""

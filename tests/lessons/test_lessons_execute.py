@@ -14,7 +14,7 @@ from course.manifest import load
 
 COURSE = load()
 # These build the service image (pip installs of its runtime): slow on a cold cache.
-SLOW_LESSONS = {"06", "07"}
+SLOW_LESSONS = {"06", "07", "09"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
