@@ -20,7 +20,7 @@ from grader.exercises._compose import BASE_FILE, SERVER, ComposeProject
 from grader.exercises._service import Endpoint, check_reference_embeddings, wait_until_ready
 from grader.registry import Exercise, fail, passed, register, skip
 
-exercise = register(Exercise("07-gpu", needs=frozenset({"model"})))
+exercise = register(Exercise("07-gpu"))
 
 GPU_FILE = "compose.gpu.yaml"
 CPU_BASE = "python:3.11-slim"
@@ -72,7 +72,8 @@ class GpuContext(DockerfileContext):
         default = df.global_args[name]
         if not default:
             fail(f"ARG {name} has no default, so a plain build has no base image; expected the CUDA image as "
-                 f"its default (e.g. nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04)")
+                 f"its default (e.g. nvidia/cuda:13.0.1-cudnn-runtime-ubuntu24.04: the pinned onnxruntime-gpu "
+                 f"needs CUDA 13)")
         if "cuda" not in default.lower():
             fail(f"ARG {name} defaults to {default}; expected a CUDA image (nvidia/cuda:...-cudnn-runtime-...), "
                  f"with the CPU base given only when asked (--build-arg {name}={CPU_BASE})", default=default)
