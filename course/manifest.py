@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import yaml
 
@@ -23,8 +25,23 @@ class ManifestError(ValueError):
     """course.yaml is missing, malformed or inconsistent."""
 
 
+NEEDS = frozenset({"model", "service_image"})
+
+
+@dataclass(frozen=True)
+class FixedNames:
+    """Resources a learner's run.sh creates under names the exercise fixes."""
+    containers: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.containers or self.volumes or self.networks)
+
+
 @dataclass(frozen=True)
 class Exercise:
+    """Every fact about one exercise; the grader, the workspaces and the grading box read them here."""
     id: str
     title: str
     deliverables: tuple[str, ...]
@@ -33,6 +50,11 @@ class Exercise:
     notebook: Path
     solution: Path
     fixtures: Path
+    needs: frozenset[str] = frozenset()          # what the machine provides: model, service_image
+    images: tuple[str, ...] = ()                 # base images its builds and stacks use
+    fixed_names: FixedNames = FixedNames()
+    shared: Mapping[str, str] = field(default_factory=dict)          # workspace path -> repo path
+    solution_files: Mapping[str, str] = field(default_factory=dict)  # workspace path -> repo path
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,35 @@ def _require(mapping: dict, key: str, where: str, kind: type = str):
     return value
 
 
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ManifestError(f"{where} must be a list of names")
+    return tuple(value)
+
+
+def _paths(value: Any, where: str) -> Mapping[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ManifestError(f"{where} must map a path in the workspace to a path in the repository")
+    return MappingProxyType(dict(value))
+
+
+def _facts(ex: dict[str, Any], where: str) -> dict[str, Any]:
+    """The optional facts of an exercise: needs, images, fixed names, shared and solution files."""
+    needs = frozenset(_names(ex.get("needs", []), f"{where}.needs"))
+    if needs - NEEDS:
+        raise ManifestError(f"{where}.needs: unknown {sorted(needs - NEEDS)} (known: {sorted(NEEDS)})")
+    names = ex.get("fixed_names") or {}
+    if not isinstance(names, dict) or set(names) - {"containers", "volumes", "networks"}:
+        raise ManifestError(f"{where}.fixed_names maps containers, volumes and networks to lists of names")
+    return {
+        "needs": needs,
+        "images": _names(ex.get("images", []), f"{where}.images"),
+        "fixed_names": FixedNames(**{kind: _names(v, f"{where}.fixed_names.{kind}") for kind, v in names.items()}),
+        "shared": _paths(ex.get("shared", {}), f"{where}.shared"),
+        "solution_files": _paths(ex.get("solution_files", {}), f"{where}.solution_files"),
+    }
+
+
 def parse(data: dict, root: Path = ROOT) -> Course:
     """Validate the manifest's data and build the Course."""
     if not isinstance(data, dict):
@@ -119,7 +170,8 @@ def parse(data: dict, root: Path = ROOT) -> Course:
             seen_ex.add(ex_id)
             deliverables = tuple(_require(ex, "deliverables", ex_where, list))
             paths = {key: Path(layout[key].format(id=ex_id)) for key in LAYOUT_KEYS}
-            exercises.append(Exercise(ex_id, _require(ex, "title", ex_where), deliverables, lesson_id, **paths))
+            exercises.append(Exercise(ex_id, _require(ex, "title", ex_where), deliverables, lesson_id, **paths,
+                                      **_facts(ex, ex_where)))
         lessons.append(Lesson(lesson_id, _require(raw, "title", where), notebook, tuple(exercises)))
     if not lessons:
         raise ManifestError("course.yaml lists no lessons")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import docker.errors
 import requests.exceptions
@@ -115,15 +115,44 @@ def resolve_workspace(exercise: Exercise, workspace: Path | str | None) -> Path:
     return path.resolve()
 
 
-def grade(exercise_id: str, workspace: Path | str | None = None, *, options: GradingOptions | None = None,
-          engine: Engine | None = None, announce: Callable[[str], None] | None = None) -> ExerciseReport:
-    """Grade `exercise_id` in `workspace` (default: exercises/<id>). Raises CannotGrade (exit 2)."""
+def with_prerequisites(exercise: Exercise, check_ids: Iterable[str]) -> tuple[CheckSpec, ...]:
+    """These checks and every check they need, directly or not, in the exercise's order."""
+    specs = {c.id: c for c in exercise.checks}
+    unknown = [cid for cid in check_ids if cid not in specs]
+    if unknown:
+        raise KeyError(f"{exercise.id} has no check {unknown[0]!r}")
+    wanted: set[str] = set()
+    todo = list(check_ids)
+    while todo:
+        cid = todo.pop()
+        if cid not in wanted:
+            wanted.add(cid)
+            todo += list(specs[cid].requires)
+    return tuple(c for c in exercise.checks if c.id in wanted)
+
+
+@dataclass
+class Grading:
+    """An open grading: the session that owns its resources, and the context its checks read."""
+    exercise: Exercise
+    workspace: Path
+    session: GradingSession
+    context: Any
+
+
+@contextmanager
+def open_grading(exercise_id: str, workspace: Path | str | None = None, options: GradingOptions | None = None,
+                 *, engine: Engine | None = None,
+                 announce: Callable[[str], None] | None = None) -> Iterator[Grading]:
+    """Everything a grading needs, assembled once: the workspace checked, the machine's model and
+    service image, the lock where the exercise fixes names, one session that owns every resource
+    (compose projects plug into it), and the exercise's context. All of it goes on exit, also
+    after an error or Ctrl-C; an engine this opened is closed."""
     exercise = registry.get(exercise_id)
     options = options or GradingOptions.from_env()
     path = resolve_workspace(exercise, workspace)
     own_engine = engine is None
     engine = engine or Engine.connect()
-    start = time.monotonic()
     try:
         environment = prepare_environment(exercise, engine, options)
         with ExitStack() as stack:
@@ -132,9 +161,22 @@ def grade(exercise_id: str, workspace: Path | str | None = None, *, options: Gra
             session = stack.enter_context(GradingSession(engine, options, exercise.id))
             if exercise.fixed_names:
                 session.claim(exercise.fixed_names)
-            ctx = exercise.make_context(session, path, environment)
-            results = run_checks(exercise.checks, ctx)
+            yield Grading(exercise, path, session, exercise.make_context(session, path, environment))
     finally:
         if own_engine:
             engine.close()
-    return ExerciseReport(exercise.id, exercise.title, str(path), results, time.monotonic() - start, session.id)
+
+
+def grade(exercise_id: str, workspace: Path | str | None = None, options: GradingOptions | None = None, *,
+          only: Iterable[str] | None = None, engine: Engine | None = None,
+          announce: Callable[[str], None] | None = None) -> ExerciseReport:
+    """Grade `exercise_id` in `workspace` (default: the exercise's starter folder); the one call the
+    CLI, the notebooks, the tests and the grading box use. `only`: these checks and what they need.
+    Raises CannotGrade (exit 2). What the cleanup could not remove is in the report."""
+    start = time.monotonic()
+    with open_grading(exercise_id, workspace, options, engine=engine, announce=announce) as grading:
+        checks = grading.exercise.checks if only is None else with_prerequisites(grading.exercise, only)
+        results = run_checks(checks, grading.context)
+    session = grading.session  # closed now: its cleanup has run
+    return ExerciseReport(grading.exercise.id, grading.exercise.title, str(grading.workspace), results,
+                          time.monotonic() - start, session.id, tuple(session.cleanup_errors))

@@ -15,8 +15,6 @@ from dockerkit.labels import SESSION_LABEL as SESSION_LABEL
 from dockerkit.limits import ContainerLimits as Limits
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-EXERCISES_DIR = REPO_ROOT / "exercises"
-SOLUTIONS_DIR = REPO_ROOT / "solutions"
 SERVICE_DIR = REPO_ROOT / "service"
 DEFAULT_MODELS_DIR = REPO_ROOT / "models" / "all-MiniLM-L6-v2"
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NoReturn
 
+from course.manifest import Course, load
+from course.manifest import FixedNames as FixedNames
 from grader.errors import CheckFailed, CheckSkipped, UnknownExercise
 
 
@@ -51,44 +53,30 @@ class CheckSpec:
     run: CheckFunction
 
 
-@dataclass(frozen=True)
-class FixedNames:
-    """Resources a learner's run.sh creates under names the exercise fixes."""
-    containers: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-    networks: tuple[str, ...] = ()
-
-    def __bool__(self) -> bool:
-        return bool(self.containers or self.volumes or self.networks)
-
-
 @functools.lru_cache(maxsize=1)
-def _course():
-    from course.manifest import load  # course.yaml: titles, deliverables, lessons (one source)
+def course() -> Course:
+    """course.yaml: every fact about each exercise (one source)."""
     return load()
 
 
 class Exercise:
     """One exercise: what it needs from the machine and its checks, in order.
 
-    Its title, deliverables and lesson come from the course manifest (course.yaml)."""
+    Its facts (title, deliverables, lesson, needs, fixed names) come from the course manifest."""
 
-    def __init__(self, id: str, *, needs: frozenset[str] = frozenset(),
-                 fixed_names: FixedNames = FixedNames()) -> None:
-        unknown = set(needs) - {"model", "service_image"}
-        if unknown:
-            raise ValueError(f"{id}: unknown needs {sorted(unknown)}")
-        course = _course()
+    def __init__(self, id: str) -> None:
+        manifest = course()
         try:
-            entry = course.exercise(id)
+            entry = manifest.exercise(id)
         except KeyError:
             raise ValueError(f"exercise {id} is not in course.yaml") from None
         self.id = id
+        self.facts = entry                            # the manifest's entry: everything it knows
         self.title = entry.title
         self.deliverables = entry.deliverables        # the files the learner writes
-        self.lesson_path = course.lesson(entry.lesson).notebook.as_posix()
-        self.needs = frozenset(needs)
-        self.fixed_names = fixed_names
+        self.lesson_path = manifest.lesson(entry.lesson).notebook.as_posix()
+        self.needs = entry.needs
+        self.fixed_names = entry.fixed_names
         self.checks: list[CheckSpec] = []
         self._context_factory: Callable[..., Any] | None = None
 

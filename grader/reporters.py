@@ -36,9 +36,13 @@ def check_to_dict(result: CheckResult) -> dict[str, Any]:
 
 
 def to_contract(report: ExerciseReport) -> dict[str, Any]:
-    """The JSON report of the course contract (extra keys only inside check objects)."""
-    return {"exercise": report.exercise, "score": report.score, "max_score": report.max_score,
-            "checks": [check_to_dict(c) for c in report.checks]}
+    """The JSON report of the course contract (extra keys inside check objects), plus
+    `cleanup_problems` only when the grading could not remove something it created."""
+    data: dict[str, Any] = {"exercise": report.exercise, "score": report.score,
+                            "max_score": report.max_score, "checks": [check_to_dict(c) for c in report.checks]}
+    if report.cleanup_problems:
+        data["cleanup_problems"] = list(report.cleanup_problems)
+    return data
 
 
 def render_json(report: ExerciseReport) -> str:
@@ -69,6 +73,9 @@ def render_table(report: ExerciseReport, colour: bool = False) -> str:
     lines.append("")
     lines.append(f"  {'total':<{width}}        {points(report.score) + '/' + points(report.max_score):>7}"
                  f"  ({report.duration_s:.1f} s)")
+    if report.cleanup_problems:
+        lines += ["", "the grading could not remove (not your doing; `make clean` removes it by label):"]
+        lines += [f"  {problem}" for problem in report.cleanup_problems]
     return "\n".join(lines)
 
 

@@ -46,6 +46,7 @@ class ExerciseReport:
     checks: tuple[CheckResult, ...]
     duration_s: float = 0.0
     session_id: str = ""   # the label value of everything the grading created (all removed since)
+    cleanup_problems: tuple[str, ...] = ()  # what the grading could not remove afterwards, and why
 
     @property
     def score(self) -> float:

@@ -6,6 +6,7 @@ sync` puts them into exercises/<id>/ where they are missing (the copies are
 git-ignored), and `materialize` assembles a complete workspace elsewhere
 (starter + shared files + optionally the reference solution) for tests. The
 reference solutions of 05-08 are the service's own files (SOLUTION_FILES).
+Which files are shared, and where starters and solutions live, course.yaml says.
 """
 
 from __future__ import annotations
@@ -13,37 +14,25 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from grader.options import EXERCISES_DIR, REPO_ROOT, SOLUTIONS_DIR
+from course.manifest import load
 
-# exercise id -> {path in the workspace: path in the repository}
-_SERVICE_CODE = {"app": "service/app", "requirements.txt": "service/requirements.txt"}
-SHARED_FILES: dict[str, dict[str, str]] = {
-    "03-permissions": dict(_SERVICE_CODE),
-    # 05 writes the compose files around the finished service: its Dockerfile is given
-    "05-compose": {**_SERVICE_CODE, "Dockerfile": "service/Dockerfile", ".dockerignore": "service/.dockerignore"},
-    "06-optimize": dict(_SERVICE_CODE),
-    # compose.gpu.yaml is merged over the production compose.yaml
-    "07-gpu": {**_SERVICE_CODE, ".dockerignore": "service/.dockerignore", "compose.yaml": "service/compose.yaml"},
-    "08-capstone": {**_SERVICE_CODE, ".dockerignore": "service/.dockerignore"},
-}
-
+# exercise id -> {path in the workspace: path in the repository}, as course.yaml states them
+_COURSE = load()
+SHARED_FILES: dict[str, dict[str, str]] = {e.id: dict(e.shared) for e in _COURSE.exercises if e.shared}
 # The reference solutions of 05-08 are the service's own files: one source, no copies in solutions/.
-SOLUTION_FILES: dict[str, dict[str, str]] = {
-    "05-compose": {"compose.yaml": "service/compose.yaml", "compose.override.yaml": "service/compose.override.yaml"},
-    "06-optimize": {"Dockerfile": "service/Dockerfile", ".dockerignore": "service/.dockerignore"},
-    "07-gpu": {"Dockerfile.gpu": "service/Dockerfile.gpu", "compose.gpu.yaml": "service/compose.gpu.yaml"},
-    "08-capstone": {"Dockerfile": "service/Dockerfile", "compose.yaml": "service/compose.yaml"},
-}
+SOLUTION_FILES: dict[str, dict[str, str]] = {e.id: dict(e.solution_files) for e in _COURSE.exercises
+                                             if e.solution_files}
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints", ".pytest_cache")
 
 
 def starter_dir(exercise_id: str) -> Path:
-    return EXERCISES_DIR / exercise_id
+    """Where course.yaml's layout puts the exercise's starter files."""
+    return _COURSE.path(_COURSE.exercise(exercise_id).workspace)
 
 
 def solution_dir(exercise_id: str) -> Path:
-    return SOLUTIONS_DIR / exercise_id
+    return _COURSE.path(_COURSE.exercise(exercise_id).solution)
 
 
 def _copy(src: Path, dest: Path) -> None:
@@ -63,7 +52,7 @@ def overlay(src: Path, dest: Path) -> None:
 def _sources(table: dict[str, dict[str, str]], exercise_id: str) -> dict[str, Path]:
     found = {}
     for rel, source in table.get(exercise_id, {}).items():
-        path = REPO_ROOT / source
+        path = _COURSE.path(Path(source))
         if not path.exists():
             raise FileNotFoundError(f"{source} is missing: the workspace of {exercise_id} needs it")
         found[rel] = path

@@ -13,7 +13,6 @@ process of the same user can neither attach to it nor open its descriptors.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
 import io
 import json
@@ -89,13 +88,19 @@ def execute(args: argparse.Namespace) -> dict:
 
 
 def grade(args: argparse.Namespace) -> dict:
-    """The trusted grading: `python -m grader check --json`, in this process."""
-    from grader.cli import main
+    """The trusted grading: the grader's one `grade()` call, in this process; the report comes
+    back as data (the contract's JSON report), or the one line saying why it could not grade."""
+    from grader.errors import CannotGrade
+    from grader.grading import grade as grade_exercise
+    from grader.options import GradingOptions
+    from grader.reporters import to_contract
 
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        code = main(["check", args.exercise, "--workspace", args.workspace, "--json"])
-    return {"exit_code": code, "report": captured.getvalue()}
+    try:
+        report = grade_exercise(args.exercise, args.workspace, GradingOptions.from_env(),
+                                announce=lambda line: print(line, file=sys.stderr))
+    except CannotGrade as exc:
+        return {"cannot_grade": exc.line}
+    return {"report": to_contract(report)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -57,9 +56,10 @@ class WritefileStarter(NbGraderPreprocessor):
 
 
 # -- autograde --------------------------------------------------------------------------------
-_TRUSTED: dict[tuple[str, str], Future] = {}
-_TRUSTED_LOCK = threading.Lock()
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="trusted-grade")
+# The trusted grading started by BoxExecute travels to TrustedCrossCheck in the notebook's own
+# `resources` (one dict per notebook through the autograde chain), under this key.
+TRUSTED_KEY = "course_trusted_grade"
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="trusted-grade")  # gradings at once
 
 
 def _limits(cell_timeout: int | None) -> settings.BoxLimits:
@@ -177,11 +177,9 @@ class BoxExecute(Execute):
         limits = _limits(self.timeout)
         needs = sandbox.exercise_needs(exercise, announce=self.log.info)
         if self.cross_check:
-            with _TRUSTED_LOCK:
-                if (student, exercise) not in _TRUSTED:
-                    _TRUSTED[(student, exercise)] = _POOL.submit(
-                        sandbox.trusted_grade, sandbox.Submission(student, exercise, folder),
-                        limits=limits, needs=needs, announce=self.log.info)
+            resources[TRUSTED_KEY] = _POOL.submit(
+                sandbox.trusted_grade, sandbox.Submission(student, exercise, folder),
+                limits=limits, needs=needs, announce=self.log.info)
         runnable = runnable_copy(nb)
         self.log.info("Executing %s for %s in a grading box", exercise, student)
         try:
@@ -225,8 +223,7 @@ class TrustedCrossCheck(NbGraderPreprocessor):
         meta = resources["nbgrader"]
         student, exercise, notebook_id = meta["student"], meta["assignment"], meta["notebook"]
         folder = Path(resources["metadata"]["path"])
-        with _TRUSTED_LOCK:
-            future = _TRUSTED.pop((student, exercise), None)
+        future: Future[sandbox.TrustedGrade] | None = resources.pop(TRUSTED_KEY, None)
         if future is not None:
             trusted = future.result()
         else:
@@ -246,8 +243,8 @@ class TrustedCrossCheck(NbGraderPreprocessor):
             gb.db.commit()
         lowered = [v for v in verdicts if v["action"] != "kept"]
         (folder / self.report_name).write_text(json.dumps({
-            "student": student, "exercise": exercise, "trusted_exit_code": trusted.exit_code,
-            "trusted_error": trusted.error, "trusted_duration_s": round(trusted.duration_s, 1),
+            "student": student, "exercise": exercise, "trusted_error": trusted.error,
+            "trusted_duration_s": round(trusted.duration_s, 1),
             "report": trusted.report, "cells": verdicts}, indent=2))
         for v in lowered:
             self.log.warning("%s/%s %s: notebook %s, trusted %s -> %s (%s)", student, exercise, v["grade_id"],

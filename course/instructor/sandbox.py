@@ -1,6 +1,6 @@
 """Grading one submission in grading boxes: notebook execution and the trusted grading.
 
-Both start a fresh box, give it the trusted course code read-only (grader/,
+Both start a fresh box, give it the trusted course code read-only (dockerkit/, grader/,
 course/, course.yaml, service/: never exercises/ or solutions/, which hold the
 solutions and hidden tests), the model read-only, the base images the exercise
 needs, and a copy of the submission's files; both bring back one JSON document
@@ -24,7 +24,7 @@ from course.instructor.box import COURSE_DIR, JANITOR, GradingBox
 from course.instructor.errors import InstructorError, UntrustedOutput
 
 # The trusted code a box gets, relative to the repository; never exercises/ or solutions/.
-COURSE_FILES = ("grader", "course", "course.yaml", "service")
+COURSE_FILES = ("dockerkit", "grader", "course", "course.yaml", "service")
 # Limits the grader reads from the environment travel into the box.
 PASSED_ENV_PREFIXES = ("GENAI_GRADER_",)
 BOX_PYTHON = "/usr/local/lib/grading-box/venv/bin/python3"
@@ -46,7 +46,7 @@ def exercise_needs(exercise_id: str, announce: Callable[[str], None] = print) ->
     from grader.options import GradingOptions, models_dir
 
     exercise = registry.get(exercise_id)
-    images = list(settings.BoxLimits.from_env().images)
+    images = list(settings.BoxLimits.from_env().images) + list(exercise.facts.images)
     service_image = None
     if "service_image" in exercise.needs:
         engine = Engine.connect()
@@ -55,8 +55,6 @@ def exercise_needs(exercise_id: str, announce: Callable[[str], None] = print) ->
         finally:
             engine.client.close()
         images.append(service_image)
-    if any("compose" in name for name in exercise.deliverables):
-        images.append("postgres:15")  # the database of the Compose exercises
     model = models_dir() if "model" in exercise.needs or service_image else None
     return ExerciseNeeds(tuple(dict.fromkeys(images)), service_image, model)
 
@@ -166,8 +164,8 @@ def execute_notebook(notebook_json: str, submission: Submission, *, client=None,
 
 @dataclass(frozen=True)
 class TrustedGrade:
-    """The grader's report on the submission's files, from a box where no notebook code ran."""
-    exit_code: int | None
+    """The grader's report on the submission's files (the contract's JSON report, as data), from a
+    box where no notebook code ran; or why there is none."""
     report: dict[str, Any] | None
     error: str | None
     duration_s: float
@@ -183,7 +181,7 @@ class TrustedGrade:
 
 def trusted_grade(submission: Submission, *, client=None, limits: settings.BoxLimits | None = None,
                   needs: ExerciseNeeds | None = None, announce: Callable[[str], None] = print) -> TrustedGrade:
-    """`python -m grader check EXERCISE --workspace <files> --json` in a fresh box. Never raises:
+    """The grader's `grade()` on the submission's files in a fresh box. Never raises:
     a grading that cannot finish is a TrustedGrade with an error (it counts as no points)."""
     import time
 
@@ -200,16 +198,14 @@ def trusted_grade(submission: Submission, *, client=None, limits: settings.BoxLi
                               "--workspace", submission.box_workspace],
                              workdir=COURSE_DIR, env=box_env(needs), timeout=limits.grading_timeout)
         document = _decode(result.stdout, f"grading {submission.exercise} for {submission.student}")
-        code = document.get("exit_code")
-        report = None
-        if code in (0, 1):
-            report = json.loads(document.get("report") or "null")
-            if not isinstance(report, dict) or report.get("exercise") != submission.exercise:
-                raise UntrustedOutput("the grader's report is not a report of this exercise")
-        error = None if report else (result.tail(3) or f"the grader exited with {code}")
-        return TrustedGrade(code, report, error, time.monotonic() - start)
+        if "cannot_grade" in document:
+            return TrustedGrade(None, f"cannot grade: {document['cannot_grade']}", time.monotonic() - start)
+        report = document.get("report")
+        if not isinstance(report, dict) or report.get("exercise") != submission.exercise:
+            raise UntrustedOutput("the grader's report is not a report of this exercise")
+        return TrustedGrade(report, None, time.monotonic() - start)
     except Exception as exc:  # fail closed: the caller gives no points for what it cannot verify
-        return TrustedGrade(None, None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
+        return TrustedGrade(None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
     finally:
         if own_client and client is not None:
             client.close()

@@ -22,7 +22,7 @@ from grader.exercises._compose import (BASE_FILE, DB, OVERRIDE_FILE, SERVER, Com
 from grader.exercises._common import memoized
 from grader.registry import Exercise, fail, passed, register
 
-exercise = register(Exercise("05-compose", needs=frozenset({"model"})))
+exercise = register(Exercise("05-compose"))
 
 NETWORK = "genai-net"
 CODE_FILE = "app/main.py"                      # where the code is, relative to the workspace

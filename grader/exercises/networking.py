@@ -8,14 +8,13 @@ import json
 from grader.errors import CheckFailed
 from grader.exercises._common import ScriptContext, published_ports_are_local
 from grader.probes import exec_python
-from grader.registry import Exercise, FixedNames, fail, passed, register
+from grader.registry import Exercise, fail, passed, register
 
-NETWORK = "genai-net"
-SERVICE, CLIENT, BATCH = "genai-service", "genai-client", "genai-batch"
 DEFAULT_BRIDGE_OPTION = "com.docker.network.bridge.default_bridge"
 
-exercise = register(Exercise("04-networking", needs=frozenset({"model", "service_image"}),
-                             fixed_names=FixedNames(containers=(SERVICE, CLIENT, BATCH), networks=(NETWORK,))))
+exercise = register(Exercise("04-networking"))
+SERVICE, CLIENT, BATCH = exercise.fixed_names.containers   # the names course.yaml fixes, in its order
+(NETWORK,) = exercise.fixed_names.networks
 
 # Runs in genai-client: asks genai-service by name until it answers or time is up. A name that
 # does not resolve for a few seconds never will (the embedded DNS knows a container once it

@@ -24,7 +24,7 @@ from grader.exercises._service import Endpoint, check_reference_embeddings
 from grader.registry import Exercise, fail, passed, register
 from grader.wait import container_logs
 
-exercise = register(Exercise("06-optimize", needs=frozenset({"model"})))
+exercise = register(Exercise("06-optimize"))
 
 APP_PORT = 8000
 CODE_FILE = "app/main.py"

@@ -18,7 +18,7 @@ from grader.probes import describe_listener_problem, listening_sockets
 from grader.registry import Exercise, fail, passed, register
 from grader.wait import container_logs, wait_for_http
 
-exercise = register(Exercise("03-permissions", needs=frozenset({"model"})))
+exercise = register(Exercise("03-permissions"))
 
 APP_PORT = 8000
 USER_NAME, USER_UID, USER_GID = "fastapi", 1001, 1002

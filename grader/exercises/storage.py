@@ -7,13 +7,12 @@ import re
 
 from grader.errors import CheckFailed
 from grader.exercises._common import ScriptContext, memoized, published_ports_are_local
-from grader.registry import Exercise, FixedNames, fail, passed, register
+from grader.registry import Exercise, fail, passed, register
 from grader.wait import ProbeError, http
 
-CONTAINER, VOLUME = "genai-storage", "genai-data"
 
-exercise = register(Exercise("02-storage", needs=frozenset({"model", "service_image"}),
-                             fixed_names=FixedNames(containers=(CONTAINER,), volumes=(VOLUME,))))
+exercise = register(Exercise("02-storage"))
+(CONTAINER,), (VOLUME,) = exercise.fixed_names.containers, exercise.fixed_names.volumes  # from course.yaml
 
 _ANONYMOUS = re.compile(r"^[0-9a-f]{64}$")
 

@@ -19,20 +19,18 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
-from pathlib import Path
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import yaml
 
-from grader import registry
 from grader.engine import Engine
-from grader.grading import prepare_environment, resolve_workspace, run_checks
+from grader.grading import grade
 from grader.options import GradingOptions
 from grader.results import ExerciseReport
-from grader.runner import GradingSession
 from grader.workspace import materialize
+from tests.helpers import snapshot
 
 FIXTURES = Path(__file__).with_name("fixtures")
 EDITS = "edits.yaml"
@@ -92,29 +90,10 @@ def workspace_for(exercise_id: str, dest: Path, fixture: str | None = None, solu
     return workspace
 
 
-def with_prerequisites(exercise_id: str, check_ids: Iterable[str]) -> list[str]:
-    specs = {c.id: c for c in registry.get(exercise_id).checks}
-    wanted, todo = set(), list(check_ids)
-    while todo:
-        cid = todo.pop()
-        if cid not in wanted:
-            wanted.add(cid)
-            todo += list(specs[cid].requires)
-    return [c.id for c in registry.get(exercise_id).checks if c.id in wanted]
-
-
 def grade_only(exercise_id: str, workspace: Path, check_ids: Iterable[str], *, options: GradingOptions,
                engine: Engine) -> ExerciseReport:
-    """Like grader.grading.grade, for these checks and what they need (the report holds only those)."""
-    exercise = registry.get(exercise_id)
-    ids = with_prerequisites(exercise_id, check_ids)
-    path = resolve_workspace(exercise, workspace)
-    start = time.monotonic()
-    environment = prepare_environment(exercise, engine, options)
-    with GradingSession(engine, options, exercise.id) as session:
-        ctx = exercise.make_context(session, path, environment)
-        results = run_checks([c for c in exercise.checks if c.id in ids], ctx)
-    return ExerciseReport(exercise.id, exercise.title, str(path), results, time.monotonic() - start, session.id)
+    """grader.grading.grade for these checks and what they need (the report holds only those)."""
+    return grade(exercise_id, workspace, options, only=check_ids, engine=engine)
 
 
 @contextmanager
@@ -158,7 +137,6 @@ def grader_for(exercise_id: str, tmp_path: Path, engine: Engine, client, base_op
     from dataclasses import replace
     from itertools import count
 
-    from grader.grading import grade
     from tests.grader.conftest import leftovers
 
     numbers = count()
@@ -167,14 +145,12 @@ def grader_for(exercise_id: str, tmp_path: Path, engine: Engine, client, base_op
             **limits: Any) -> ExerciseReport:
         options = replace(base_options, **limits)
         workspace = workspace_for(exercise_id, tmp_path / f"ws{next(numbers)}", fixture, solution)
-        before = {v.name for v in client.volumes.list()}
+        before = snapshot(client)
+        volumes_before = set(before["volume"])
         with volumes_used_by_compose() as used:
-            if checks is None:
-                report = grade(exercise_id, workspace, options=options, engine=engine)
-            else:
-                report = grade_only(exercise_id, workspace, checks, options=options, engine=engine)
-        left = leftovers(client, report.session_id, exercise_id) + \
-            compose_leftovers(client, report.session_id, before, used)
+            report = grade(exercise_id, workspace, options, only=checks, engine=engine)
+        left = leftovers(client, report.session_id, exercise_id, before) + \
+            compose_leftovers(client, report.session_id, volumes_before, used)
         assert not left, f"the grading left {left}"
         return report
     return run

@@ -180,7 +180,7 @@ def trusted(points: dict[str, float] | None, error: str | None = None) -> Truste
     report = None if points is None else {
         "exercise": "01-first-image", "score": sum(points.values()), "max_score": 10.0,
         "checks": [{"id": k, "status": "passed" if v else "failed", "points": v} for k, v in points.items()]}
-    return TrustedGrade(0 if report else None, report, error, 1.0)
+    return TrustedGrade(report, error, 1.0)
 
 
 @pytest.mark.parametrize("claimed, allowed, expected, action", [
