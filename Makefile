@@ -4,32 +4,53 @@ SHELL := /bin/bash
 
 PYTHON  ?= python3
 VENV    := .venv
-PY      := $(VENV)/bin/python
 STATE   := .state
+# An active conda environment created from environment.yml (`conda activate genai-course`) is
+# used as it is, instead of building .venv; any other environment (conda's base too) is not.
+CONDA_ENV := $(shell sed -n 's/^name: *//p' environment.yml)
+ifneq ($(and $(CONDA_PREFIX),$(filter $(CONDA_ENV),$(notdir $(CONDA_PREFIX)))),)
+PY      := $(CONDA_PREFIX)/bin/python
+ENV_STAMP := $(STATE)/conda-$(CONDA_ENV).stamp
+ENV_CREATE := test -x $(PY) || { echo "venv: $(PY) is missing: recreate the env from environment.yml" >&2; exit 1; }
+else
+PY      := $(VENV)/bin/python
+ENV_STAMP := $(STATE)/venv.stamp
+ENV_CREATE := test -x $(PY) || $(PYTHON) -m venv $(VENV)
+endif
 PORT    ?= 8888
 EX      ?=
 MODEL_DIR := models/all-MiniLM-L6-v2
-REQS    := requirements/course.txt requirements/export.txt service/requirements.txt
+# Hash locks generated from requirements/*.in by `make lock`; the learner's environment is
+# course + export, and `make test` adds dev (pytest, schemathesis, Playwright).
+LOCKS   := requirements/course.txt requirements/export.txt requirements/locks.py
 PYTEST_ARGS ?=
 
-.PHONY: help lab grade test test-unit test-deps engine images model venv bench clean exercises
+.PHONY: help lab lab-instructor grade test test-unit test-deps engine images model venv venv-dev lock bench clean exercises
 
 # The instructor workflow (nbgrader) lives in its own file.
 -include mk/*.mk
 
 help: ## List the targets
 	@echo "Docker for AI services — make targets"
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STATE)/venv.stamp: $(REQS) pyproject.toml
+$(ENV_STAMP): $(LOCKS) pyproject.toml
 	@mkdir -p $(STATE)
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "venv: installing the course's Python packages into $(VENV)"
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements/export.txt -r requirements/course.txt
-	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@$(ENV_CREATE)
+	@echo "venv: installing the course's Python packages into $$($(PY) -c 'import sys; print(sys.prefix)')"
+	@$(PY) requirements/locks.py install course export
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-venv: $(STATE)/venv.stamp ## Create the Python environment (.venv) from requirements/
+$(ENV_STAMP:.stamp=-dev.stamp): $(ENV_STAMP) requirements/dev.txt
+	@$(PY) requirements/locks.py install dev
+	@touch $@
+
+venv: $(ENV_STAMP) ## Create the Python environment (.venv, or the active conda env genai-course) from the locks
+venv-dev: $(ENV_STAMP:.stamp=-dev.stamp) ## The same plus the test and lock tools (make test installs them)
+
+lock: venv-dev ## Regenerate the hash locks requirements/*.txt from requirements/*.in and service/requirements.txt
+	@$(PY) requirements/locks.py lock
 
 engine: ## Make a Docker engine with Compose v2 and Buildx reachable (installs it as root on Debian)
 	@bash scripts/engine.sh
@@ -46,17 +67,20 @@ exercises: venv ## Copy the service's shared files (app/, requirements.txt) into
 lab: venv engine images model exercises ## Start JupyterLab on the first lesson (PORT=8888)
 	@$(PY) -m course.lab --port $(PORT)
 
+lab-instructor: venv engine images model exercises ## JupyterLab with nbgrader's instructor tools (formgrader, Create Assignment)
+	@$(PY) -m course.lab --instructor --port $(PORT)
+
 grade: venv engine images model exercises ## Grade every exercise, or one with EX=<id>
 	@# Lost points (exit 1) are the learner's result, not a make failure; exit 2 (cannot grade) is.
 	@$(PY) -m grader grade-all $(if $(EX),--only $(EX)) || test $$? -eq 1
 
-test: venv engine images model exercises test-deps ## The whole test suite (provisions everything it needs)
+test: venv-dev engine images model exercises test-deps ## The whole test suite (provisions everything it needs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-deps: ## What only the tests need: Debian's chromium for the browser test
 	@bash scripts/browser-deps.sh
 
-test-unit: venv model exercises ## Fast tests that need no Docker engine
+test-unit: venv-dev model exercises ## Fast tests that need no Docker engine
 	@$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
 
 bench: venv engine images model ## Benchmarks: service throughput/latency, image sizes, grading times
