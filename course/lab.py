@@ -65,7 +65,7 @@ class LabServer:
         page = FIRST_PAGE if (self.root / FIRST_PAGE).exists() else ""
         return f"{self.base_url}/lab/tree/{page}?token={self.token}"
 
-    def start(self, stream=None) -> "LabServer":
+    def start(self, stream=None) -> LabServer:
         if not port_is_free(self.port):
             raise LabError(f"port {self.port} is already in use: choose another with `make lab PORT=...`")
         cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
@@ -107,7 +107,7 @@ class LabServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
 
-    def __enter__(self) -> "LabServer":
+    def __enter__(self) -> LabServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nlab: JupyterLab is running. Open this URL in your browser:\n\n    {server.url}\n\n"
           "lab: press Ctrl-C to stop it.", flush=True)
     try:
-        server.proc.wait()
+        if server.proc is not None:
+            server.proc.wait()
     except KeyboardInterrupt:
         pass
     finally:

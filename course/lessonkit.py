@@ -260,7 +260,7 @@ class Lesson:
         self.prefix = f"lesson{self.id}-"
         self._scratch: Path | None = None
 
-    def fresh_start(self) -> "Lesson":
+    def fresh_start(self) -> Lesson:
         """Remove what an earlier, interrupted run of this lesson left (containers holding the
         names, a database volume with an old password...), so the lesson runs again as new."""
         leftovers = self.resources()
@@ -311,7 +311,7 @@ class Lesson:
     def resources(self) -> Resources:
         client = docker_client()
         flt = {"label": self.label_filter}
-        images = []
+        images: list[str] = []
         for image in client.images.list(filters=flt):
             images.extend(image.tags or [image.short_id])
         return Resources(

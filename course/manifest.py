@@ -96,7 +96,10 @@ class Course:
 
     def sequence(self) -> list[Lesson | Exercise]:
         """Everything in the order a learner meets it: each lesson, then what it prepares."""
-        return [item for lesson in self.lessons for item in (lesson, *lesson.exercises)]
+        found: list[Lesson | Exercise] = []
+        for lesson in self.lessons:
+            found += [lesson, *lesson.exercises]
+        return found
 
 
 def _require(mapping: dict, key: str, where: str, kind: type = str):
@@ -146,7 +149,8 @@ def parse(data: dict, root: Path = ROOT) -> Course:
     for key in LAYOUT_KEYS:
         if "{id}" not in _require(layout, key, "layout"):
             raise ManifestError(f"layout.{key} must contain {{id}}")
-    lessons, seen_ex = [], set()
+    lessons: list[Lesson] = []
+    seen_ex: set[str] = set()
     for n, raw in enumerate(_require(data, "lessons", "course.yaml", list), 1):
         where = f"lessons[{n - 1}]"
         lesson_id = _require(raw, "id", where)
@@ -169,9 +173,9 @@ def parse(data: dict, root: Path = ROOT) -> Course:
                                     f"{expected_number:02d}-..., got {ex_id}")
             seen_ex.add(ex_id)
             deliverables = tuple(_require(ex, "deliverables", ex_where, list))
-            paths = {key: Path(layout[key].format(id=ex_id)) for key in LAYOUT_KEYS}
-            exercises.append(Exercise(ex_id, _require(ex, "title", ex_where), deliverables, lesson_id, **paths,
-                                      **_facts(ex, ex_where)))
+            ws, nb, solution, fixtures = (Path(layout[key].format(id=ex_id)) for key in LAYOUT_KEYS)
+            exercises.append(Exercise(ex_id, _require(ex, "title", ex_where), deliverables, lesson_id, ws, nb,
+                                      solution, fixtures, **_facts(ex, ex_where)))
         lessons.append(Lesson(lesson_id, _require(raw, "title", where), notebook, tuple(exercises)))
     if not lessons:
         raise ManifestError("course.yaml lists no lessons")

@@ -21,7 +21,7 @@ import re
 import subprocess
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from course.lessonkit import LessonError, docker_client
 from dockerkit.buildkit import parse_build_steps, step_header
@@ -384,7 +384,8 @@ def network_map_html(s: EngineSnapshot) -> str:
         color = "#27ae60" if n.dns_by_name else "#9aa5b1" if n.driver in ("host", "null") else "#f2994a"
         chips = "".join(
             f"<div style='margin:3px 0;padding:2px 6px;border-radius:4px;background:#eef2f7;color:#1f2933'>"
-            f"{html.escape(c)} <span style='color:#52606d'>{html.escape(ip_of.get(c, {}).get(n.name) or '')}</span></div>"
+            f"{html.escape(c)} <span style='color:#52606d'>"
+            f"{html.escape(ip_of.get(c, {}).get(n.name) or '')}</span></div>"
             for c in n.containers) or "<i>no containers</i>"
         note = "DNS by name" if n.dns_by_name else "no DNS" if n.driver == "bridge" else n.driver
         boxes.append(
@@ -496,7 +497,8 @@ def build_live(context: str | os.PathLike, tag: str, *, dockerfile: str | os.Pat
                         target=target, extra=extra)
     shown = " ".join(c if " " not in c else repr(c) for c in cmd)
     plain = headless()
-    status = log = None
+    status: Any = None
+    log: Any = None
     if plain:
         print(f"$ {shown}", flush=True)
     else:
@@ -735,7 +737,8 @@ def deployment_widget(needs: Needs):
         rec = recommend(Needs(gpu=gpu.value, longest_request_s=_DURATIONS[duration.value], traffic=traffic.value,
                               stage=stage.value, ops=ops.value, model_gb=model.value))
         reasons = "".join(f"<li>{html.escape(r)}</li>" for r in rec.reasons)
-        ruled = "".join(f"<li><s>{html.escape(OPTIONS[k])}</s>: {html.escape(v)}</li>" for k, v in rec.ruled_out.items())
+        ruled = "".join(f"<li><s>{html.escape(OPTIONS[k])}</s>: {html.escape(v)}</li>"
+                        for k, v in rec.ruled_out.items())
         answer.value = (f"<div style='border-left:4px solid #2f80ed;padding-left:8px'>"
                         f"<b>Recommended: {html.escape(rec.label)}</b><ul>{reasons}</ul>"
                         + (f"Ruled out:<ul>{ruled}</ul>" if ruled else "") + "</div>")

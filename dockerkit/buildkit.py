@@ -12,8 +12,8 @@ _STEP_STATUS = re.compile(r"^#(?P<num>\d+) (?P<status>CACHED|DONE|ERROR|CANCELED
 @dataclass(frozen=True)
 class BuildStep:
     number: int
-    where: str            # "4/5" or "builder 3/5"
-    instruction: str      # "RUN pip install ..."
+    where: str  # "4/5" or "builder 3/5"
+    instruction: str  # "RUN pip install ..."
     cached: bool
     failed: bool
     finished: bool = True
@@ -46,13 +46,20 @@ def parse_build_steps(log: str) -> tuple[BuildStep, ...]:
         s = _STEP_STATUS.match(line)
         if s:
             status.setdefault(int(s.group("num")), set()).add(s.group("status"))
-    return tuple(BuildStep(n, where, instruction, "CACHED" in status.get(n, set()),
-                           "ERROR" in status.get(n, set()), bool(status.get(n, set()) - {"CANCELED"}))
-                 for n, (where, instruction) in sorted(headers.items()))
+    return tuple(
+        BuildStep(
+            n,
+            where,
+            instruction,
+            "CACHED" in status.get(n, set()),
+            "ERROR" in status.get(n, set()),
+            bool(status.get(n, set()) - {"CANCELED"}),
+        )
+        for n, (where, instruction) in sorted(headers.items())
+    )
 
 
-def failure_summary(log: str, steps: tuple[BuildStep, ...], *, timed_out: bool = False,
-                    max_lines: int = 25) -> str:
+def failure_summary(log: str, steps: tuple[BuildStep, ...], *, timed_out: bool = False, max_lines: int = 25) -> str:
     """The lines that explain a failed build: the failing step's last output and the error."""
     lines = log.splitlines()
     failed = [s.number for s in steps if s.failed]
@@ -62,11 +69,10 @@ def failure_summary(log: str, steps: tuple[BuildStep, ...], *, timed_out: bool =
     if failed:
         prefix = f"#{failed[0]} "
         step_lines = [ln for ln in lines if ln.startswith(prefix)]
-        picked = step_lines[:1] + step_lines[1:][-(max_lines - 6):]
+        picked = step_lines[:1] + step_lines[1:][-(max_lines - 6) :]
         if timed_out:
             picked.append(f"(step #{failed[0]} was still running when the build was stopped)")
-    errors = [ln for ln in lines if ln.startswith(("ERROR", "error:", "failed to solve"))
-              or "failed to solve" in ln]
+    errors = [ln for ln in lines if ln.startswith(("ERROR", "error:", "failed to solve")) or "failed to solve" in ln]
     picked += [ln for ln in errors if ln not in picked]
     if not picked:
         picked = lines[-max_lines:]

@@ -28,6 +28,8 @@ def describe(container: Any, lines: int = 15) -> str:
     """One paragraph: the container's status, exit code, health and last logs."""
     state = container_state(container)
     health = (state.get("Health") or {}).get("Status")
-    return (f"container {getattr(container, 'name', '?')} is {state.get('Status')} (exit code "
-            f"{state.get('ExitCode')}{', health ' + health if health else ''}); last logs:\n"
-            f"{container_logs(container, lines)}")
+    return (
+        f"container {getattr(container, 'name', '?')} is {state.get('Status')} (exit code "
+        f"{state.get('ExitCode')}{', health ' + health if health else ''}); last logs:\n"
+        f"{container_logs(container, lines)}"
+    )

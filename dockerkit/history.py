@@ -8,7 +8,7 @@ _SHELL_PREFIX = re.compile(r"^(?:\|\d+ (?:\S+=\S* )*)?/bin/sh -c ")
 
 
 def clean_instruction(created_by: str) -> str:
-    """"RUN /bin/sh -c pip ...  # buildkit" -> "RUN pip ..."; classic builders' #(nop) too."""
+    """ "RUN /bin/sh -c pip ...  # buildkit" -> "RUN pip ..."; classic builders' #(nop) too."""
     text = re.sub(r"\s+", " ", created_by or "").strip()
     text = re.sub(r"\s*# buildkit$", "", text)
     if "#(nop)" in text:  # classic builder: metadata instructions

@@ -5,7 +5,6 @@ this machine's 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -39,8 +38,9 @@ def opener_for(url: str) -> urllib.request.OpenerDirector:
     return _DIRECT if is_loopback_url(url) else urllib.request.build_opener()
 
 
-def http(method: str, url: str, *, timeout: float, payload: Any = None,
-         headers: Mapping[str, str] | None = None) -> HttpAnswer:
+def http(
+    method: str, url: str, *, timeout: float, payload: Any = None, headers: Mapping[str, str] | None = None
+) -> HttpAnswer:
     """Send a request (a JSON body when `payload` is given); any HTTP status is an answer."""
     data = json.dumps(payload).encode() if payload is not None else None
     sent = {"Content-Type": "application/json"} if data else {}
@@ -50,6 +50,6 @@ def http(method: str, url: str, *, timeout: float, payload: Any = None,
             return HttpAnswer(response.status, response.read(), dict(response.headers.items()))
     except urllib.error.HTTPError as err:
         return HttpAnswer(err.code, err.read() or b"", dict(err.headers.items()) if err.headers else {})
-    except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout, OSError) as err:
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as err:
         reason = getattr(err, "reason", err)
         raise ProbeError(f"{type(reason).__name__}: {reason}".rstrip(": ")) from None

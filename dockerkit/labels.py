@@ -17,7 +17,7 @@ import docker.errors
 MANAGED_LABEL = "org.genai-course.managed"
 SESSION_LABEL = "org.genai-course.session"
 LESSON_LABEL = "org.genai-course.lesson"
-CACHE_LABEL = "org.genai-course.cache"    # kept on purpose between runs (a prebuilt image), by role
+CACHE_LABEL = "org.genai-course.cache"  # kept on purpose between runs (a prebuilt image), by role
 OWNER_LABELS = (SESSION_LABEL, LESSON_LABEL, CACHE_LABEL)
 KINDS = ("containers", "networks", "volumes", "images")
 
@@ -29,6 +29,7 @@ def owner_labels(key: str, value: str) -> dict[str, str]:
 @dataclass
 class Reaped:
     """What a reaping removed, by kind, and what it could not remove (with the engine's reason)."""
+
     removed: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in KINDS})
     problems: list[str] = field(default_factory=list)
 
@@ -42,19 +43,30 @@ def volumes_mounted(client: Any, label: str, since: float, until: float) -> set[
     seconds), including anonymous ones and those of containers removed meanwhile."""
     # as "seconds.fraction" strings: docker-py truncates datetimes to whole seconds
     window = {"since": f"{since:.6f}", "until": f"{until:.6f}"}
-    ours = {e["Actor"]["ID"] for e in client.events(decode=True, **window,
-                                                    filters={"type": "container", "event": "create",
-                                                             "label": label})}
+    ours = {
+        e["Actor"]["ID"]
+        for e in client.events(decode=True, **window, filters={"type": "container", "event": "create", "label": label})
+    }
     if not ours:
         return set()
-    return {e["Actor"]["ID"] for e in client.events(decode=True, **window,
-                                                     filters={"type": "volume", "event": "mount"})
-            if (e["Actor"].get("Attributes") or {}).get("container") in ours}
+    return {
+        e["Actor"]["ID"]
+        for e in client.events(decode=True, **window, filters={"type": "volume", "event": "mount"})
+        if (e["Actor"].get("Attributes") or {}).get("container") in ours
+    }
 
 
-def reap(client: Any, label: str, *, containers: Iterable[str] = (), networks: Iterable[str] = (),
-         volumes: Iterable[str] = (), images: Iterable[str] = (),
-         spare: Collection[str] | None = None, force_images: bool = True) -> Reaped:
+def reap(
+    client: Any,
+    label: str,
+    *,
+    containers: Iterable[str] = (),
+    networks: Iterable[str] = (),
+    volumes: Iterable[str] = (),
+    images: Iterable[str] = (),
+    spare: Collection[str] | None = None,
+    force_images: bool = True,
+) -> Reaped:
     """Remove what carries `label` ("key=value") and the resources named.
 
     Containers go with their anonymous volumes. With `spare` given, the named volumes the
@@ -79,8 +91,12 @@ def reap(client: Any, label: str, *, containers: Iterable[str] = (), networks: I
             found[c.id] = c
         except docker.errors.NotFound:
             pass
-    mounted = {m.get("Name") for c in found.values() for m in c.attrs.get("Mounts", [])
-               if m.get("Type") == "volume" and m.get("Name")}
+    mounted = {
+        m.get("Name")
+        for c in found.values()
+        for m in c.attrs.get("Mounts", [])
+        if m.get("Type") == "volume" and m.get("Name")
+    }
     for c in found.values():
         attempt("containers", c.name, lambda c=c: c.remove(force=True, v=True))
 

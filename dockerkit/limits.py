@@ -18,8 +18,13 @@ class ContainerLimits:
 
     def run_kwargs(self) -> dict[str, Any]:
         """For docker-py's `containers.run`."""
-        return {"mem_limit": self.memory, "nano_cpus": self.nano_cpus, "pids_limit": self.pids,
-                "privileged": False, "security_opt": ["no-new-privileges"]}
+        return {
+            "mem_limit": self.memory,
+            "nano_cpus": self.nano_cpus,
+            "pids_limit": self.pids,
+            "privileged": False,
+            "security_opt": ["no-new-privileges"],
+        }
 
     def compose_keys(self) -> dict[str, Any]:
         """A compose service's short keys."""

@@ -8,7 +8,6 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any, Mapping, Sequence
 
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
@@ -17,11 +16,13 @@ MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 @dataclass(frozen=True)
 class Finished:
     """How a bounded process ended. `returncode` is None when it was stopped at the time limit."""
+
     returncode: int | None
-    output: bytes          # stdout, with stderr merged into it unless the streams were split
-    errors: bytes          # stderr when split, else empty
+    output: bytes  # stdout, with stderr merged into it unless the streams were split
+    errors: bytes  # stderr when split, else empty
     timed_out: bool
     overflowed: bool = False  # more output than was kept
+    duration_s: float = 0.0  # until it exited or reached its limit (stopping it comes after)
 
     @property
     def text(self) -> str:
@@ -67,26 +68,37 @@ def _drain(stream: IO[bytes], sink: bytearray, limit: int, overflow: list[bool])
             overflow[0] = True  # keep reading so that the writer never blocks, but keep nothing
 
 
-def run_bounded(cmd: Sequence[str], *, timeout: float, cwd: Path | str | None = None,
-                env: Mapping[str, str] | None = None, stdin: bytes | None = None,
-                split: bool = False, max_bytes: int = MAX_OUTPUT_BYTES) -> Finished:
+def run_bounded(
+    cmd: Sequence[str],
+    *,
+    timeout: float,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+    split: bool = False,
+    max_bytes: int = MAX_OUTPUT_BYTES,
+) -> Finished:
     """Run `cmd` for at most `timeout` seconds; stderr is merged into the output unless `split`.
 
     The child gets its own session so that a timeout, an exception or Ctrl-C stops
     it together with whatever it started."""
-    proc = subprocess.Popen(list(cmd), cwd=cwd, env=dict(env) if env is not None else None,
-                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE if split else subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        list(cmd),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if split else subprocess.STDOUT,
+        start_new_session=True,
+    )
     out, err, overflow = bytearray(), bytearray(), [False]
     readers = [threading.Thread(target=_drain, args=(proc.stdout, out, max_bytes, overflow), daemon=True)]
     if split:
-        readers.append(threading.Thread(target=_drain, args=(proc.stderr, err, max_bytes, overflow),
-                                        daemon=True))
+        readers.append(threading.Thread(target=_drain, args=(proc.stderr, err, max_bytes, overflow), daemon=True))
     for reader in readers:
         reader.start()
     timed_out = False
+    started = time.monotonic()
     try:
         if stdin is not None and proc.stdin is not None:
             try:
@@ -99,8 +111,8 @@ def run_bounded(cmd: Sequence[str], *, timeout: float, cwd: Path | str | None = 
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:
+        duration = time.monotonic() - started
         kill_group(proc)  # also reached on KeyboardInterrupt: never leave the child running
         for reader in readers:
             reader.join(timeout=10)
-    return Finished(None if timed_out else proc.returncode, bytes(out), bytes(err), timed_out,
-                    overflow[0])
+    return Finished(None if timed_out else proc.returncode, bytes(out), bytes(err), timed_out, overflow[0], duration)

@@ -26,8 +26,14 @@ class WaitFailed(Exception):
         self.evidence = dict(evidence or {})
 
 
-def poll(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = POLL_INTERVAL,
-         stopped: Callable[[], str | None] | None = None) -> T:
+def poll(
+    probe: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = POLL_INTERVAL,
+    stopped: Callable[[], str | None] | None = None,
+) -> T:
     """Call `probe` until it returns something truthy; an exception from it means "not yet".
 
     `stopped` returns why waiting longer is pointless (a container exited), or None."""
@@ -45,14 +51,22 @@ def poll(probe: Callable[[], T | None], *, timeout: float, what: str, interval: 
             raise WaitFailed(f"{what}: {verdict}", {"last_error": str(last) if last else None})
         if time.monotonic() >= deadline:
             detail = f" (last error: {last})" if last else ""
-            raise WaitFailed(f"{what}: not ready after {timeout:.0f} s{detail}",
-                             {"last_error": str(last) if last else None})
+            raise WaitFailed(
+                f"{what}: not ready after {timeout:.0f} s{detail}", {"last_error": str(last) if last else None}
+            )
         time.sleep(interval)
 
 
-def wait_for_http(url: str, *, timeout: float, http_timeout: float, container: Any = None,
-                  expect: int = 200, diagnose: Callable[[], str | None] | None = None,
-                  what: str = "the container") -> float:
+def wait_for_http(
+    url: str,
+    *,
+    timeout: float,
+    http_timeout: float,
+    container: Any = None,
+    expect: int = 200,
+    diagnose: Callable[[], str | None] | None = None,
+    what: str = "the container",
+) -> float:
     """Poll GET `url` until it answers `expect`; returns the seconds it took."""
     start = time.monotonic()
     deadline = start + timeout
@@ -73,19 +87,25 @@ def wait_for_http(url: str, *, timeout: float, http_timeout: float, container: A
                     f"{what} stopped {elapsed:.1f} s after it started (exit status "
                     f"{state.get('ExitCode')}, {state.get('Error') or 'no engine error'}); "
                     f"last logs:\n{container_logs(container)}",
-                    {"state": state.get("Status"), "exit_code": state.get("ExitCode"),
-                     "logs": container_logs(container)})
+                    {
+                        "state": state.get("Status"),
+                        "exit_code": state.get("ExitCode"),
+                        "logs": container_logs(container),
+                    },
+                )
         if diagnose is not None:
             verdict = diagnose()
             if verdict:
                 logs = container_logs(container) if container is not None else ""
-                raise WaitFailed(f"{verdict}" + (f"; last logs:\n{logs}" if logs else ""),
-                                 {"last_answer": last, "logs": logs})
+                raise WaitFailed(
+                    f"{verdict}" + (f"; last logs:\n{logs}" if logs else ""), {"last_answer": last, "logs": logs}
+                )
         if time.monotonic() >= deadline:
             status = container_state(container).get("Status") if container is not None else None
             logs = container_logs(container) if container is not None else ""
             raise WaitFailed(
                 f"GET {url} did not answer {expect} within {timeout:.0f} s (last: {last})"
                 + (f"; {what} is {status}; last logs:\n{logs}" if container is not None else ""),
-                {"last_answer": last, "state": status, "logs": logs})
+                {"last_answer": last, "state": status, "logs": logs},
+            )
         time.sleep(POLL_INTERVAL)

@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _sigterm_as_interrupt() -> None:
     """SIGTERM unwinds like Ctrl-C, so that every `finally` cleans up."""
-    def handler(signum, frame):
+    def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
 

@@ -35,6 +35,13 @@ class BuildResult:
     returncode: int | None = None
     steps: tuple[BuildStep, ...] = field(default_factory=tuple)
 
+    @property
+    def built_id(self) -> str:
+        """The image id of a build that succeeded."""
+        if self.image_id is None:
+            raise ValueError(f"the build of {self.tag} produced no image")
+        return self.image_id
+
     def failure_summary(self, max_lines: int = 25) -> str:
         """The lines that explain a failed build: the failing step's last output and the error."""
         return failure_summary(self.log, self.steps, timed_out=self.timed_out, max_lines=max_lines)
@@ -54,7 +61,7 @@ class Engine:
         self.client = client
 
     @classmethod
-    def connect(cls, timeout: float = 120.0) -> "Engine":
+    def connect(cls, timeout: float = 120.0) -> Engine:
         try:
             client = docker.from_env(timeout=int(timeout))
             client.ping()

@@ -17,7 +17,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from grader.errors import GradingBusy
 
@@ -32,7 +32,8 @@ def lock_path() -> Path:
 
 
 @contextmanager
-def grading_lock(timeout: float, path: Path | None = None, announce=None) -> Iterator[None]:
+def grading_lock(timeout: float, path: Path | None = None,
+                 announce: Callable[[str], None] | None = None) -> Iterator[None]:
     path = path or lock_path()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:

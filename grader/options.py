@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from dockerkit.labels import MANAGED_LABEL as MANAGED_LABEL
 from dockerkit.labels import SESSION_LABEL as SESSION_LABEL
@@ -51,7 +52,7 @@ class GradingOptions:
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
-    def from_env(cls, **overrides) -> "GradingOptions":
+    def from_env(cls, **overrides: Any) -> GradingOptions:
         options = cls(
             build_timeout=positive_number("GENAI_GRADER_BUILD_TIMEOUT", cls.build_timeout),
             start_timeout=positive_number("GENAI_GRADER_START_TIMEOUT", cls.start_timeout),

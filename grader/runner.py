@@ -84,7 +84,7 @@ class GradingSession:
         self.cleanup_errors: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
-    def __enter__(self) -> "GradingSession":
+    def __enter__(self) -> GradingSession:
         self._volumes_before = {v.name for v in self.client.volumes.list()}
         self._started = time.time()
         return self
@@ -173,7 +173,7 @@ class GradingSession:
 
     # -- image files -----------------------------------------------------------------------
     @contextmanager
-    def files(self, image: str) -> Iterator["ImageFiles"]:
+    def files(self, image: str) -> Iterator[ImageFiles]:
         container = self.create(image)
         try:
             yield ImageFiles(self.client, container)
@@ -196,9 +196,8 @@ class GradingSession:
             "GENAI_GRADER_REAL_DOCKER": real_docker or "docker",
             "GENAI_GRADER_SESSION": self.id,
         })
-        start = time.monotonic()
         done = run_bounded(["bash", script], cwd=workspace, env=full_env, timeout=self.options.script_timeout)
-        return ScriptResult(script, done.returncode, done.text, done.timed_out, time.monotonic() - start)
+        return ScriptResult(script, done.returncode, done.text, done.timed_out, done.duration_s)
 
     # -- cleanup ---------------------------------------------------------------------------
     def _remove_container(self, container: Any) -> None:

@@ -105,7 +105,7 @@ class PipInstall:
 def _mount_targets(ins: Instruction) -> list[str]:
     targets = []
     for value in ins.flag_values("mount"):
-        fields = dict(part.split("=", 1) if "=" in part else (part, "") for part in (value or "").split(","))
+        fields = {key: val for key, _, val in (part.partition("=") for part in (value or "").split(","))}
         if fields.get("type") == "cache":
             targets.append(fields.get("target") or fields.get("dst") or fields.get("destination") or "")
     return targets

@@ -52,8 +52,9 @@ def docker_build(context: Path, tag: str, dockerfile: str = "Dockerfile", *args:
 # "Nothing is left" is checked on everything the engine holds, labelled or not: a snapshot of
 # all containers, networks, volumes and images before, compared with after. In an engine other
 # test processes share, the only resources forgiven are those that carry another owner's label
-# (another grading's session, a lesson, the test run's own fixtures, a cache kept on purpose): what carries no owner label
-# is counted, so an unlabelled anonymous volume or image a grading leaves cannot hide.
+# (another grading's session, a lesson, the test run's own fixtures, a cache kept on purpose):
+# what carries no owner label is counted, so an unlabelled anonymous volume or image a grading
+# leaves cannot hide.
 
 Snapshot = dict[str, dict[str, dict[str, str]]]
 

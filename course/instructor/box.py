@@ -141,7 +141,7 @@ class GradingBox:
         self._volume = None
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def __enter__(self) -> "GradingBox":
+    def __enter__(self) -> GradingBox:
         try:
             self.start()
         except BaseException:
@@ -192,7 +192,7 @@ class GradingBox:
             state = self.client.api.inspect_container(self.container_id)["State"]
             if not state.get("Running"):
                 break
-            done = run_bounded(["docker", "exec", "-u", BOX_USER, self.container_id,
+            done = run_bounded(["docker", "exec", "-u", BOX_USER, self._id(),
                                 "docker", "version", "-f", "{{.Server.Version}}"], timeout=15, split=True)
             if done.returncode == 0:
                 return
@@ -274,9 +274,14 @@ class GradingBox:
         if not self.client.api.put_archive(self.container_id, dest_dir, buffer.getvalue()):
             raise BoxError(f"could not copy {source} into {self.name}:{dest_dir}")
 
+    def _id(self) -> str:
+        if not self.container_id:
+            raise BoxError(f"{self.name} is not running")
+        return self.container_id
+
     def _mkdir(self, path: str, owner: int) -> None:
         # As the box's root, from the host: a trusted step before any submission code runs.
-        done = run_bounded(["docker", "exec", "-u", "0", self.container_id, "install", "-d",
+        done = run_bounded(["docker", "exec", "-u", "0", self._id(), "install", "-d",
                             "-m", "0755", "-o", str(owner), "-g", str(owner), path], timeout=30, split=True)
         if done.returncode != 0:
             raise BoxError(f"could not create {path} in {self.name}: {done.error_text.strip()}")
@@ -289,13 +294,14 @@ class GradingBox:
         start = time.monotonic()
         save = subprocess.Popen(["docker", "save", *refs], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            load = subprocess.run(["docker", "exec", "-i", "-u", BOX_USER, self.container_id,
+            load = subprocess.run(["docker", "exec", "-i", "-u", BOX_USER, self._id(),
                                    "docker", "load", "-q"], stdin=save.stdout, capture_output=True,
                                   timeout=timeout)
         except subprocess.TimeoutExpired:
             save.kill()
             raise BoxError(f"loading {', '.join(refs)} into {self.name} took more than {timeout:.0f} s") from None
         finally:
+            assert save.stdout is not None and save.stderr is not None  # both are pipes
             save.stdout.close()
             save_err = save.stderr.read().decode(errors="replace")
             save.wait()

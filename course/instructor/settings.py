@@ -70,7 +70,7 @@ class BoxLimits:
     images: tuple[str, ...] = field(default=("python:3.11-slim",))
 
     @classmethod
-    def from_env(cls, **overrides) -> "BoxLimits":
+    def from_env(cls, **overrides) -> BoxLimits:
         limits = cls(
             memory=os.environ.get("GENAI_BOX_MEMORY") or cls.memory,
             cpus=min(positive_number("GENAI_BOX_CPUS", cls.cpus), float(os.cpu_count() or 1)),

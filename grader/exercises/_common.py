@@ -276,7 +276,8 @@ def _is_local(host_ip: str) -> bool:
 
 def published_ports_are_local(attrs_by_name: dict[str, dict]) -> Passed:
     """Every published port of these containers is bound to 127.0.0.1 (or ::1)."""
-    exposed, local = [], []
+    exposed: list[str] = []
+    local: list[str] = []
     for name, attrs in attrs_by_name.items():
         for port, host_ip, host_port in published_bindings(attrs):
             entry = f"{name} {port} on {host_ip}:{host_port}"

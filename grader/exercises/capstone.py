@@ -299,7 +299,7 @@ def check_serves_under_load(ctx: CapstoneContext):
                 wrong.append(f"/search for document {i + 1}'s own text found {top!r} first")
     latencies.sort()
     p95 = latencies[int(0.95 * (len(latencies) - 1))] if latencies else None
-    evidence = {"requests": BURST, "seconds": round(took, 2), "throttled": len(throttled), "errors": errors,
+    evidence: dict[str, Any] = {"requests": BURST, "seconds": round(took, 2), "throttled": len(throttled), "errors": errors,
                 "wrong": wrong[:5], "no_answer": no_answer[:5], "p95_s": round(p95, 3) if p95 else None}
     if errors:
         fail(f"{len(errors)} of {BURST} concurrent requests got a server error ({', '.join(errors[:4])}); "

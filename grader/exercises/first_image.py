@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 from grader import static
 from grader.exercises._common import DockerfileContext, check_builds, memoized, rebuild_after_code_change
@@ -165,7 +167,7 @@ def check_deps_before_code(ctx: FirstImageContext):
     before = ctx.image.layers
     after = ctx.session.client.images.get(rebuild.image_id).attrs["RootFS"]["Layers"]
     shared = next((i for i, (a, b) in enumerate(zip(before, after)) if a != b), min(len(before), len(after)))
-    evidence = {"install_steps": [s.instruction for s in installs], "layers_reused": shared,
+    evidence: dict[str, Any] = {"install_steps": [s.instruction for s in installs], "layers_reused": shared,
                 "layers": len(after)}
     if rerun:
         fail(f"after changing only {CODE_FILE}, `{rerun[0].instruction}` ran again instead of coming from "

@@ -156,7 +156,7 @@ def check_cpu_fallback(ctx: GpuContext):
     if not build.ok:
         how = f"did not finish within {ctx.options.build_timeout:.0f} s" if build.timed_out else "failed"
         fail(f"the build with --build-arg {name}={CPU_BASE} {how}; relevant output:\n{build.failure_summary()}")
-    container, endpoint, took = ctx.run_service(build.image_id)
+    container, endpoint, took = ctx.run_service(build.built_id)
     try:
         info = endpoint.json("GET", "/info")
         provider = info.get("execution_provider")

@@ -10,6 +10,8 @@ compared with the export's reference vectors.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import shutil
 from pathlib import Path
@@ -175,7 +177,7 @@ def check_cache_friendly(ctx: OptimizeContext):
     # come from another build's record of the same step, whose layer digest differs (file times).
     redone = [s.instruction for s in rebuild.steps
               if not s.cached and s.instruction.upper().startswith("COPY --FROM")]
-    evidence = {"layers_reused": same, "layers": len(after), "reinstalled": rerun, "rebuilt_dependency_layers": redone}
+    evidence: dict[str, Any] = {"layers_reused": same, "layers": len(after), "reinstalled": rerun, "rebuilt_dependency_layers": redone}
     if rerun:
         fail(f"after changing only {CODE_FILE}, `{rerun[0]}` ran again ({same} of {len(after)} layers reused): "
              f"something copied before it brings in the application code", **evidence)
@@ -209,7 +211,7 @@ def check_dockerignore(ctx: OptimizeContext):
     if list(layers) == list(ctx.analysis.diff_ids):
         return passed(f"with {', '.join(names)} planted in the build context, the image is layer for layer the "
                       f"same: none of them reached it", planted=sorted(planted))
-    found = analyse(ctx.client, build.image_id, ctx.parsed, token=token.encode()).token_hits
+    found = analyse(ctx.client, build.built_id, ctx.parsed, token=token.encode()).token_hits
     if found:
         reached = sorted({_planted_name(path) for path, _ in found})
         shown = "; ".join(f"{path} (from `{instruction}`)" for path, instruction in found[:4])

@@ -143,10 +143,10 @@ class PermissionsContext(DockerfileContext):
             facts = self.probe  # the service did not stay up: the image's user is what it would run as
             return [(facts["uid"], facts["gid"], "(probe)")], "a probe container (the service did not stay up)"
         titles = [t.upper() for t in top.get("Titles", [])]
-        rows = []
+        rows: list[tuple[int, int, str]] = []
         for proc in top.get("Processes") or []:
             fields = dict(zip(titles, proc))
-            rows.append((int(fields["UID"]), int(fields["GID"]), fields.get("COMMAND", fields.get("ARGS", ""))))
+            rows.append((int(fields["UID"]), int(fields["GID"]), str(fields.get("COMMAND", fields.get("ARGS", "")))))
         return rows, "the running service"
 
 

@@ -79,9 +79,21 @@ def test_test_helpers_bypass_the_proxy(server, dead_proxy):
     assert wait_http(f"{server}/health", timeout=5) == '{"status": "ok"}'
 
 
-@pytest.mark.parametrize("address, loopback", [
-    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("[::1]", True), ("::ffff:127.0.0.1", True),
-    ("localhost", True), ("0.0.0.0", False), ("10.0.0.1", False), ("example.org", False), ("", False)])
+@pytest.mark.parametrize(
+    "address, loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("::ffff:127.0.0.1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.0.0.1", False),
+        ("example.org", False),
+        ("", False),
+    ],
+)
 def test_loopback_addresses(address, loopback):
     assert is_loopback(address) is loopback
 

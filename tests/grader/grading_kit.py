@@ -59,7 +59,7 @@ def edit_text(path: Path, rules: list[dict]) -> None:
     text = path.read_text()
     for rule in rules:
         # the replacement is literal text (a fixture's shell lines are full of backslashes)
-        text, count = re.subn(rule["pattern"], lambda _: rule["replace"], text, flags=re.MULTILINE)
+        text, count = re.subn(rule["pattern"], lambda _, literal=rule["replace"]: literal, text, flags=re.MULTILINE)
         assert count, f"{path.name}: the fixture's pattern {rule['pattern']!r} matches nothing any more"
     path.write_text(text)
 
