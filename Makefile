@@ -25,7 +25,7 @@ MODEL_DIR := models/all-MiniLM-L6-v2
 LOCKS   := requirements/course.txt requirements/export.txt requirements/locks.py
 PYTEST_ARGS ?=
 
-.PHONY: help lab lab-instructor grade test test-unit test-deps engine images model venv venv-dev lock bench clean exercises
+.PHONY: help lab lab-instructor grade test test-unit test-deps engine images model venv venv-dev lock bench bench-peers clean exercises
 
 # The instructor workflow (nbgrader) lives in its own file.
 -include mk/*.mk
@@ -83,8 +83,24 @@ test-deps: ## What only the tests need: Debian's chromium for the browser test
 test-unit: venv-dev model exercises ## Fast tests that need no Docker engine
 	@$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)
 
-bench: venv engine images model ## Benchmarks: service throughput/latency, image sizes, grading times
+# The service as the image installs it, and the peer it is measured against (infinity-emb,
+# with torch): each in its own environment under .state/, never in the course's.
+BENCH_ENVS := $(STATE)/bench-service/.stamp $(STATE)/bench-peers/.stamp
+$(STATE)/bench-service/.stamp: service/requirements.txt
+	@test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	@$(@D)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r $<
+	@touch $@
+$(STATE)/bench-peers/.stamp: requirements/bench-peers.txt
+	@test -x $(@D)/bin/python || $(PYTHON) -m venv $(@D)
+	@echo "bench: installing infinity-emb into $(@D) (bench only)"
+	@$(@D)/bin/python -m pip install -q --disable-pip-version-check -r $<
+	@touch $@
+
+bench: venv engine images model $(BENCH_ENVS) ## Benchmarks: service throughput/latency, image sizes, grading times, peers
 	@$(PY) -m bench
+
+bench-peers: venv model $(BENCH_ENVS) ## The service against infinity-emb and ONNX Runtime's own limit (python -m bench peers)
+	@$(PY) -m bench peers
 
 clean: ## Remove every Docker resource the course created (by label); keeps base images and your data
 	@bash scripts/clean.sh

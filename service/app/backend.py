@@ -7,6 +7,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,9 @@ log = logging.getLogger("app.backend")
 # ONNX Runtime >= 1.32 sends usage telemetry unless told not to; a served model should not phone
 # home (and, offline, it only logs a warning at every start).
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+# The server runs texts side by side already; the tokenizer's own thread pool would only spin
+# against the inference threads for the same cores.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # variant -> (file, batch-dependent). The int8 export uses dynamic quantisation, which scales
 # activations per tensor: a text's vector would depend on the other texts of its batch, so int8
@@ -43,13 +47,17 @@ class BackendInfo:
 
 
 class Embedder(Protocol):
-    """An inference backend: texts in, L2-normalised float32 vectors [n, dimension] out."""
+    """An inference backend: texts in, L2-normalised float32 vectors [n, dimension] out.
+
+    Texts are tokenized once, when a request arrives (its token counts size the batches), and
+    the tokens go through the batcher to `embed_tokens`.
+    """
 
     info: BackendInfo
 
-    def embed(self, texts: list[str]) -> np.ndarray: ...
+    def tokenize(self, texts: list[str]) -> list[Sequence[int]]: ...
 
-    def count_tokens(self, texts: list[str]) -> list[int]: ...
+    def embed_tokens(self, rows: list[Sequence[int]]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -185,7 +193,7 @@ class OnnxBackend:
                              "attention_mask and optionally token_type_ids")
         return names
 
-    def _run(self, rows: list[list[int]]) -> np.ndarray:
+    def _run(self, rows: list[Sequence[int]]) -> np.ndarray:
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -198,15 +206,23 @@ class OnnxBackend:
         hidden = self.session.run([self.output_name], feed)[0]
         return mean_pool_normalised(hidden, mask)
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        rows = [e.ids for e in self.tokenizer.encode_batch(texts)]
+    def tokenize(self, texts: list[str]) -> list[Sequence[int]]:
+        """Token ids per text, truncated at max_tokens (no padding)."""
+        if len(texts) == 1:  # encode_batch's fan-out costs more than it saves on one text
+            return [self.tokenizer.encode(texts[0]).ids]
+        return [e.ids for e in self.tokenizer.encode_batch(texts)]
+
+    def embed_tokens(self, rows: list[Sequence[int]]) -> np.ndarray:
         out = np.empty((len(rows), self.info.dimension), dtype=np.float32)
         for chunk in length_chunks([len(r) for r in rows], self.chunk_tokens, self.files.batch_dependent):
             out[chunk] = self._run([rows[i] for i in chunk])
         return out
 
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.embed_tokens(self.tokenize(texts))
+
     def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(e.ids) for e in self.tokenizer.encode_batch(texts)]
+        return [len(r) for r in self.tokenize(texts)]
 
     def warm_up(self) -> None:
         """The first run allocates ORT's buffers; do it before /health says ready."""

@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -37,13 +38,13 @@ class _Job:
 class _Item:
     job: _Job
     index: int
-    text: str
+    text: Any  # whatever embed_fn takes: the backend's token ids in the service
     tokens: int
 
 
 @dataclass
 class DynamicBatcher:
-    embed_fn: Callable[[list[str]], np.ndarray]
+    embed_fn: Callable[[list[Any]], np.ndarray]
     dimension: int
     workers: int = 1
     max_batch_size: int = 32
@@ -83,7 +84,7 @@ class DynamicBatcher:
         """Seconds until the queue has likely drained: what a 429's Retry-After says."""
         return min(60, max(1, math.ceil(len(self._queue) * self._seconds_per_text / self.workers)))
 
-    async def embed(self, texts: list[str], tokens: list[int]) -> np.ndarray:
+    async def embed(self, texts: list[Any], tokens: list[int]) -> np.ndarray:
         """Vectors for `texts` ([n, dimension]), computed with whatever else is queued."""
         if self._scheduler is None:
             raise NotReadyError("the model is not loaded yet")

@@ -13,10 +13,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from swagger_ui_bundle import swagger_ui_path
 
 from . import __version__
 from .backend import Embedder, ModelFiles, OnnxBackend
@@ -28,6 +31,7 @@ from .state import ServiceState
 from .store import DocumentStore, PostgresStore, SqliteStore, StoreHolder
 
 log = logging.getLogger("app")
+DOCS_ASSETS = "/docs-assets"
 
 # settings -> the slow part of loading (run in a thread). Called at startup, so it may check
 # cheap things first and fail fast.
@@ -77,7 +81,9 @@ def create_app(settings: Settings | None = None, backend: BackendFactory = onnx_
 
     app = FastAPI(title="Text embeddings and semantic search", version=__version__, lifespan=lifespan,
                   description="all-MiniLM-L6-v2 on ONNX Runtime: embeddings (text-embeddings-inference "
-                              "and OpenAI shapes), similarity, and document search.")
+                              "and OpenAI shapes), similarity, and document search.",
+                  docs_url=None, redoc_url=None)  # FastAPI's pages load their scripts from a CDN
+    _offline_docs(app)
     app.include_router(public)
     app.include_router(protected)
     app.add_exception_handler(ServiceError, _service_error)
@@ -87,6 +93,20 @@ def create_app(settings: Settings | None = None, backend: BackendFactory = onnx_
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's script and style served by the service itself: it works offline."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon-32x32.png")
 
 
 def _settings_errors(exc: ValidationError) -> str:

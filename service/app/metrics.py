@@ -1,124 +1,115 @@
-"""Prometheus metrics in the text exposition format, written by hand (no client library needed)."""
+"""Prometheus metrics with prometheus_client: one registry per app, so tests never share counters.
+
+Besides the service's own metrics, the registry carries the process collector (process_*: CPU
+seconds, resident memory, open and maximum file descriptors) and the container's cgroup limits
+(genai_container_*), so that memory can be read against the limit it will be killed at.
+"""
 
 from __future__ import annotations
 
-import bisect
 import math
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .config import cgroup_cpu_quota
+
+# Without this, every counter and histogram gets a *_created series: noise for a lesson's reader.
+prometheus_client.disable_created_metrics()
+
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 BATCH_TOKEN_BUCKETS = (16, 64, 256, 1024, 4096, 16384)
+CGROUP = Path("/sys/fs/cgroup")
 
 
-def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
-    escaped = (v.replace("\\", r"\\").replace('"', r"\"").replace("\n", r"\n") for v in values)
-    parts = [f'{n}="{v}"' for n, v in zip(names, escaped)] + ([extra] if extra else [])
-    return "{" + ",".join(parts) + "}" if parts else ""
+def _read_number(path: Path) -> float | None:
+    """A cgroup file's number; None when absent or unlimited ("max", or v1's huge sentinel)."""
+    try:
+        text = path.read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return None if value >= 2**62 else value
 
 
-def _num(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+class ContainerCollector(Collector):
+    """The cgroup's memory limit and usage, and its CPU quota (v2, else v1); absent when unlimited."""
+
+    def __init__(self, root: Path = CGROUP) -> None:
+        self.root = root
+
+    def _memory(self) -> tuple[float | None, float | None]:
+        v2 = (_read_number(self.root / "memory.max"), _read_number(self.root / "memory.current"))
+        if (self.root / "memory.current").exists():
+            return v2
+        v1 = self.root / "memory"
+        return _read_number(v1 / "memory.limit_in_bytes"), _read_number(v1 / "memory.usage_in_bytes")
 
 
-class Counter:
-    kind = "counter"
-
-    def __init__(self, name: str, help: str, labels: tuple[str, ...] = ()) -> None:
-        self.name, self.help, self.labelnames = name, help, labels
-        self._values: dict[tuple[str, ...], float] = {} if labels else {(): 0.0}
-
-    def inc(self, *labels: str, amount: float = 1.0) -> None:
-        self._values[labels] = self._values.get(labels, 0.0) + amount
-
-    def samples(self) -> list[str]:
-        return [f"{self.name}{_labels(self.labelnames, k)} {_num(v)}" for k, v in sorted(self._values.items())]
-
-
-class Histogram:
-    kind = "histogram"
-
-    def __init__(self, name: str, help: str, buckets: tuple[float, ...], labels: tuple[str, ...] = ()) -> None:
-        self.name, self.help, self.labelnames, self.buckets = name, help, labels, buckets
-        self._series: dict[tuple[str, ...], list] = {}  # labels -> [bucket counts..., sum, count]
-
-    def observe(self, value: float, *labels: str) -> None:
-        series = self._series.setdefault(labels, [0] * len(self.buckets) + [0.0, 0])
-        i = bisect.bisect_left(self.buckets, value)
-        if i < len(self.buckets):
-            series[i] += 1
-        series[-2] += value
-        series[-1] += 1
-
-    def samples(self) -> list[str]:
-        lines = []
-        for labels, series in sorted(self._series.items()):
-            cumulative = 0
-            for bound, count in zip(self.buckets, series):
-                cumulative += count
-                le = 'le="%s"' % _num(bound)
-                lines.append(f"{self.name}_bucket{_labels(self.labelnames, labels, le)} {cumulative}")
-            inf = 'le="+Inf"'
-            lines.append(f"{self.name}_bucket{_labels(self.labelnames, labels, inf)} {series[-1]}")
-            lines.append(f"{self.name}_sum{_labels(self.labelnames, labels)} {_num(series[-2])}")
-            lines.append(f"{self.name}_count{_labels(self.labelnames, labels)} {series[-1]}")
-        return lines
-
-
-class Gauge:
-    kind = "gauge"
-
-    def __init__(self, name: str, help: str, read: Callable[[], float]) -> None:
-        self.name, self.help, self._read = name, help, read
-
-    def samples(self) -> list[str]:
-        return [f"{self.name} {_num(self._read())}"]
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        limit, usage = self._memory()
+        for name, help_text, value in (
+            ("genai_container_memory_limit_bytes", "The container's memory limit (cgroup); absent when none.", limit),
+            ("genai_container_memory_usage_bytes", "Memory the container's cgroup uses (page cache included).", usage),
+            ("genai_container_cpu_limit", "The container's CPU quota in CPUs (cgroup); absent when none.",
+             cgroup_cpu_quota(self.root)),
+        ):
+            if value is not None and math.isfinite(value):
+                yield GaugeMetricFamily(name, help_text, value=value)
 
 
 class Metrics:
-    """The service's metrics. One instance per app, so tests never share counters."""
+    """The service's metrics and where they are exposed (`render()`)."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.requests = Counter("genai_http_requests_total", "HTTP requests by route, method and status.",
-                                ("route", "method", "status"))
+    def __init__(self, cgroup_root: Path = CGROUP) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("genai_http_requests", "HTTP requests by route, method and status.",
+                                ("route", "method", "status"), registry=r)
         self.latency = Histogram("genai_http_request_duration_seconds", "HTTP request latency by route.",
-                                 LATENCY_BUCKETS, ("route",))
-        self.batch_size = Histogram("genai_batch_size", "Texts per inference batch.", BATCH_SIZE_BUCKETS)
-        self.batch_tokens = Histogram("genai_batch_tokens", "Tokens per inference batch.", BATCH_TOKEN_BUCKETS)
-        self.inference = Histogram("genai_batch_duration_seconds", "Time to embed one batch.", LATENCY_BUCKETS)
-        self.texts = Counter("genai_embedded_texts_total", "Texts embedded.")
-        self._gauges: list[Gauge] = []
+                                 ("route",), buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("genai_batch_size", "Texts per inference batch.",
+                                    buckets=BATCH_SIZE_BUCKETS, registry=r)
+        self.batch_tokens = Histogram("genai_batch_tokens", "Tokens per inference batch.",
+                                      buckets=BATCH_TOKEN_BUCKETS, registry=r)
+        self.inference = Histogram("genai_batch_duration_seconds", "Time to embed one batch.",
+                                   buckets=LATENCY_BUCKETS, registry=r)
+        self.texts = Counter("genai_embedded_texts", "Texts embedded.", registry=r)
+        self._gauges: dict[str, Gauge] = {}
+        ProcessCollector(registry=r)
+        r.register(ContainerCollector(cgroup_root))
 
-    def gauge(self, name: str, help: str, read: Callable[[], float]) -> None:
-        self._gauges.append(Gauge(name, help, read))
+    def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """A gauge read at every scrape. Set again (a restarted lifespan), it reads the new source."""
+        if name not in self._gauges:
+            self._gauges[name] = Gauge(name, help_text, registry=self.registry)
+        self._gauges[name].set_function(read)
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        with self._lock:
-            self.requests.inc(route, method, str(status))
-            self.latency.observe(seconds, route)
+        self.requests.labels(route, method, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
 
     def observe_batch(self, texts: int, tokens: int, seconds: float) -> None:
-        with self._lock:
-            self.batch_size.observe(texts)
-            self.batch_tokens.observe(tokens)
-            self.inference.observe(seconds)
-            self.texts.inc(amount=texts)
+        self.batch_size.observe(texts)
+        self.batch_tokens.observe(tokens)
+        self.inference.observe(seconds)
+        self.texts.inc(texts)
 
-    def render(self) -> str:
-        out = []
-        with self._lock:
-            for metric in (self.requests, self.latency, self.batch_size, self.batch_tokens,
-                           self.inference, self.texts, *self._gauges):
-                out += [f"# HELP {metric.name} {metric.help}", f"# TYPE {metric.name} {metric.kind}"]
-                out += metric.samples()
-        return "\n".join(out) + "\n"
+    def render(self) -> bytes:
+        return prometheus_client.generate_latest(self.registry)
 
 
 class MetricsMiddleware:

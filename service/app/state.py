@@ -56,7 +56,7 @@ class ServiceState:
             log.error("the model could not be loaded: %s", self.error)
             return
         s = self.settings
-        batcher = DynamicBatcher(backend.embed, backend.info.dimension, workers=s.inference_workers,
+        batcher = DynamicBatcher(backend.embed_tokens, backend.info.dimension, workers=s.inference_workers,
                                  max_batch_size=s.max_batch_size, max_batch_tokens=s.max_batch_tokens,
                                  max_queue_size=s.max_queue_size, on_batch=self.metrics.observe_batch)
         await batcher.start()
@@ -104,10 +104,11 @@ class ServiceState:
         backend, batcher = self.require_ready()
         # Tokenising a long request would stall the event loop; short ones are cheaper inline.
         if sum(map(len, texts)) > INLINE_TOKENIZE_CHARS:
-            tokens = await asyncio.to_thread(backend.count_tokens, texts)
+            rows = await asyncio.to_thread(backend.tokenize, texts)
         else:
-            tokens = backend.count_tokens(texts)
-        return await batcher.embed(texts, tokens), tokens
+            rows = backend.tokenize(texts)
+        tokens = [len(r) for r in rows]
+        return await batcher.embed(rows, tokens), tokens
 
     async def documents(self) -> DocumentStore:
         return await run_in_threadpool(self.store.get)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.config import Settings
 from app.main import create_app
@@ -31,6 +32,18 @@ def make_settings(tmp_path) -> Callable[..., Settings]:
                       model_dir=tmp_path / "no-model", inference_threads=2)
         return Settings(**{**values, **overrides})
     return make
+
+
+def scrape(client: TestClient) -> dict[tuple[str, frozenset], float]:
+    """GET /metrics, parsed by prometheus_client's own parser: {(sample name, labels): value}."""
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+
+
+def sample(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
 
 
 def wait_ready(client: TestClient, timeout: float = 10.0) -> None:

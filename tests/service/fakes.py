@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,6 +20,17 @@ def fake_vector(text: str) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+@dataclass(frozen=True)
+class FakeTokens:
+    """A fake tokenization: it keeps its text (the fake vectors hash it) and has a token count."""
+
+    text: str
+    count: int
+
+    def __len__(self) -> int:
+        return self.count
+
+
 class FakeBackend:
     """Implements the Embedder protocol. `gate` (when set) blocks every batch until it is opened."""
 
@@ -30,6 +42,12 @@ class FakeBackend:
         self.batches: list[list[str]] = []
         self.entered = threading.Semaphore(0)  # released once per batch that reached the backend
 
+    def tokenize(self, texts: list[str]) -> list[FakeTokens]:
+        return [FakeTokens(t, min(256, len(t.split()) + 2)) for t in texts]
+
+    def embed_tokens(self, rows: list[FakeTokens]) -> np.ndarray:
+        return self.embed([r.text for r in rows])
+
     def embed(self, texts: list[str]) -> np.ndarray:
         self.batches.append(list(texts))
         self.entered.release()
@@ -39,8 +57,6 @@ class FakeBackend:
             raise RuntimeError("simulated backend failure")
         return np.stack([fake_vector(t) for t in texts])
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        return [min(256, len(t.split()) + 2) for t in texts]
 
 
 def factory(backend: FakeBackend):

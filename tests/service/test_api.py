@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 
@@ -12,6 +13,10 @@ from fastapi.testclient import TestClient
 
 from app.errors import ModelError
 from app.main import create_app
+from app.metrics import Metrics
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.service.conftest import sample, scrape
 from tests.service.fakes import DIMENSION, FakeBackend, fake_vector
 
 TOKEN = "s3cret-token-for-tests"
@@ -325,7 +330,7 @@ def test_full_queue_is_429_with_retry_after(make_client):
         assert backend.entered.acquire(timeout=10), "the first request never reached the backend"
         queued.start()
         deadline = time.monotonic() + 10
-        while "genai_queue_depth 2" not in client.get("/metrics").text:
+        while sample(scrape(client), "genai_queue_depth") != 2:
             assert time.monotonic() < deadline, "the second request was never queued"
             time.sleep(0.01)  # polling interval
         refused = client.post("/embed", json={"inputs": ["d"]})
@@ -352,16 +357,59 @@ def test_metrics_in_prometheus_text_format(make_client):
     client.post("/embed", json={"inputs": ["a", "b"]})
     client.get("/documents/missing-1")
     client.get("/documents/missing-2")
-    response = client.get("/metrics")
-    assert response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert 'genai_http_requests_total{route="/embed",method="POST",status="200"} 1' in text
-    assert 'genai_http_requests_total{route="/documents/{doc_id}",method="GET",status="404"} 2' in text
-    assert "# TYPE genai_http_request_duration_seconds histogram" in text
-    assert 'genai_http_request_duration_seconds_bucket{route="/embed",le="+Inf"} 1' in text
-    assert "genai_batch_size_sum 2" in text and "genai_batch_size_count 1" in text
-    assert "genai_embedded_texts_total 2" in text
-    assert "genai_queue_depth 0" in text and "genai_model_ready 1" in text
-    for line in text.splitlines():  # every sample line is `name{labels} number`
-        if line and not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1].replace("+Inf", "inf"))
+    got = scrape(client)
+    assert sample(got, "genai_http_requests_total", route="/embed", method="POST", status="200") == 1
+    assert sample(got, "genai_http_requests_total", route="/documents/{doc_id}", method="GET", status="404") == 2
+    assert sample(got, "genai_http_request_duration_seconds_bucket", route="/embed", le="+Inf") == 1
+    assert sample(got, "genai_http_request_duration_seconds_count", route="/embed") == 1
+    assert sample(got, "genai_batch_size_sum") == 2 and sample(got, "genai_batch_size_count") == 1
+    assert sample(got, "genai_embedded_texts_total") == 2
+    assert sample(got, "genai_queue_depth") == 0 and sample(got, "genai_model_ready") == 1
+
+
+def test_metrics_include_the_process_and_its_limits(make_client):
+    """Can a lesson on limits read the process's memory, CPU and open files from /metrics?"""
+    got = scrape(make_client())
+    assert sample(got, "process_resident_memory_bytes") > 10e6
+    assert sample(got, "process_cpu_seconds_total") > 0
+    assert 0 < sample(got, "process_open_fds") <= sample(got, "process_max_fds")
+
+
+def test_container_limits_come_from_the_cgroup(tmp_path):
+    """Are the cgroup's memory limit, usage and CPU quota exposed, and an unlimited one left out?"""
+    (tmp_path / "memory.max").write_text("536870912\n")
+    (tmp_path / "memory.current").write_text("123456789\n")
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    metrics = Metrics(cgroup_root=tmp_path)
+    got = {(s.name, frozenset(s.labels.items())): s.value
+           for f in text_string_to_metric_families(metrics.render().decode()) for s in f.samples}
+    assert sample(got, "genai_container_memory_limit_bytes") == 536870912
+    assert sample(got, "genai_container_memory_usage_bytes") == 123456789
+    assert sample(got, "genai_container_cpu_limit") == 1.5
+    (tmp_path / "memory.max").write_text("max\n")
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    names = {f.name for f in text_string_to_metric_families(metrics.render().decode())}
+    assert "genai_container_memory_limit_bytes" not in names and "genai_container_cpu_limit" not in names
+    assert "genai_container_memory_usage_bytes" in names
+
+
+def test_each_app_has_its_own_registry(make_client):
+    """Do two apps in one process count separately (no global registry shared between tests)?"""
+    first, second = make_client(), make_client()
+    first.post("/embed", json={"inputs": "a"})
+    assert sample(scrape(first), "genai_embedded_texts_total") == 1
+    assert sample(scrape(second), "genai_embedded_texts_total") == 0
+
+
+# --- docs -------------------------------------------------------------------------------------
+
+def test_docs_load_nothing_from_outside(client):
+    """Does /docs work offline: every script, style and icon it names is served by the service?"""
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets), assets
+    assert not [a for a in assets if "//" in a], f"/docs loads from outside: {assets}"
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
+    assert "openapi.json" in page.text and client.get("/openapi.json").status_code == 200
