@@ -25,7 +25,7 @@ MODEL_DIR := models/all-MiniLM-L6-v2
 LOCKS   := requirements/course.txt requirements/export.txt requirements/locks.py
 PYTEST_ARGS ?=
 
-.PHONY: help lab lab-instructor grade test test-unit test-deps engine images model venv venv-dev lock bench bench-peers clean exercises
+.PHONY: help lab lab-instructor grade test test-unit test-deps lint engine images model venv venv-dev lock bench bench-peers clean exercises
 
 # The instructor workflow (nbgrader) lives in its own file.
 -include mk/*.mk
@@ -74,8 +74,17 @@ grade: venv engine images model exercises ## Grade every exercise, or one with E
 	@# Lost points (exit 1) are the learner's result, not a make failure; exit 2 (cannot grade) is.
 	@$(PY) -m grader grade-all $(if $(EX),--only $(EX)) || test $$? -eq 1
 
-test: venv-dev engine images model exercises test-deps ## The whole test suite (provisions everything it needs)
+test: venv-dev lint engine images model exercises test-deps ## The whole test suite, lint included (provisions everything it needs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+LINT_TOOLS := ruff==0.16.9 mypy==2.4.0 types-PyYAML types-requests
+lint: venv-dev ## Lint (ruff), formatting of the bottom layer (ruff format) and types (mypy)
+	@# requirements/dev.in lists the tools; until its lock carries them, install the same pins here
+	@$(PY) -m ruff --version >/dev/null 2>&1 && $(PY) -m mypy --version >/dev/null 2>&1 || \
+		$(PY) -m pip install -q --disable-pip-version-check $(LINT_TOOLS)
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check dockerkit tests/dockerkit/test_loopback_proxy.py
+	@$(PY) -m mypy
 
 test-deps: ## What only the tests need: Debian's chromium for the browser test
 	@bash scripts/browser-deps.sh

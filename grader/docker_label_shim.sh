@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Put first on PATH while the grader runs a learner's run.sh: it adds the grading
-# session's labels to every container, volume and network the script creates, so
+# session's labels to every container, volume, network and image the script creates, so
 # the grading can remove them afterwards, even ones with names it does not know.
 # Everything else goes to the real docker unchanged.
 real=${GENAI_GRADER_REAL_DOCKER:?}
@@ -18,9 +18,10 @@ command=${args[$i]:-}
 sub=${args[$((i + 1))]:-}
 at=-1
 case $command in
-  run|create) at=$((i + 1)) ;;
+  run|create|build) at=$((i + 1)) ;;
   container) [[ $sub == run || $sub == create ]] && at=$((i + 2)) ;;
   volume|network) [[ $sub == create ]] && at=$((i + 2)) ;;
+  image|buildx|builder) [[ $sub == build ]] && at=$((i + 2)) ;;
 esac
 if [ "$at" -ge 0 ]; then
   exec "$real" "${args[@]:0:$at}" "${labels[@]}" "${args[@]:$at}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -17,7 +17,6 @@ from grader import registry
 from grader.engine import Engine
 from grader.errors import (CannotGrade, CheckFailed, CheckSkipped, EngineUnavailable, GraderBug,
                            ModelMissing, ServiceImageUnavailable, WorkspaceUnreadable)
-from grader.lock import grading_lock
 from grader.options import (SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
                             models_dir)
 from grader.registry import CheckSpec, Exercise
@@ -155,12 +154,8 @@ def open_grading(exercise_id: str, workspace: Path | str | None = None, options:
     engine = engine or Engine.connect()
     try:
         environment = prepare_environment(exercise, engine, options)
-        with ExitStack() as stack:
-            if exercise.fixed_names:
-                stack.enter_context(grading_lock(options.lock_timeout, announce=announce))
-            session = stack.enter_context(GradingSession(engine, options, exercise.id))
-            if exercise.fixed_names:
-                session.claim(exercise.fixed_names)
+        with GradingSession(engine, options, exercise.id, announce) as session:
+            session.claim(exercise.fixed_names)  # takes the grading lock where the exercise fixes names
             yield Grading(exercise, path, session, exercise.make_context(session, path, environment))
     finally:
         if own_engine:

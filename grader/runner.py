@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -31,6 +31,7 @@ from dockerkit.net import free_port as free_port
 from dockerkit.process import run_bounded
 from grader.engine import BuildResult, Engine
 from grader.errors import ResourceInTheWay
+from grader.lock import grading_lock
 from grader.options import MANAGED_LABEL, SESSION_LABEL, GradingOptions
 from grader.registry import FixedNames
 
@@ -67,7 +68,8 @@ class ScriptResult:
 
 
 class GradingSession:
-    def __init__(self, engine: Engine, options: GradingOptions, name: str = "grading") -> None:
+    def __init__(self, engine: Engine, options: GradingOptions, name: str = "grading",
+                 announce: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.client = engine.client
         self.options = options
@@ -82,6 +84,8 @@ class GradingSession:
         self._tmpdirs: list[Path] = []
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
         self.cleanup_errors: list[str] = []
+        self._announce = announce
+        self._lock: ExitStack | None = None  # the grading lock, held from the first claim to the end
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> GradingSession:
@@ -107,7 +111,16 @@ class GradingSession:
 
     # -- fixed names -----------------------------------------------------------------------
     def claim(self, names: FixedNames) -> None:
-        """Stop if a fixed name is taken; otherwise remember to remove it at the end."""
+        """Stop if a fixed name is taken; otherwise remember to remove it at the end.
+
+        Fixed names are shared by every grading on the engine: the first claim takes the grading
+        lock, which the session holds until its cleanup has removed them."""
+        if not names:
+            return
+        if self._lock is None:
+            lock = ExitStack()
+            lock.enter_context(grading_lock(self.options.lock_timeout, announce=self._announce))
+            self._lock = lock
         for name in names.containers:
             if self._exists(self.client.containers, name):
                 raise ResourceInTheWay(
@@ -124,7 +137,8 @@ class GradingSession:
                 raise ResourceInTheWay(
                     f"a network named {name} already exists and was not created by this grading; "
                     f"remove it with `docker network rm {name}` and grade again")
-        self._claimed = names
+        self._claimed = FixedNames(self._claimed.containers + names.containers,
+                                   self._claimed.volumes + names.volumes, self._claimed.networks + names.networks)
 
     @staticmethod
     def _exists(collection: Any, name: str) -> bool:
@@ -137,11 +151,21 @@ class GradingSession:
     # -- builds ----------------------------------------------------------------------------
     def build(self, context: Path, *, dockerfile: Path | None = None, no_cache: bool | None = None,
               build_args: Mapping[str, str] | None = None) -> BuildResult:
-        tag = f"genai-course/grading:{self.id[:12]}-{next(self._counter)}"
-        self._image_tags.append(tag)
+        tag = self.image_tag(str(next(self._counter)))
         return self.engine.build(context, tag=tag, labels=self.labels, timeout=self.options.build_timeout,
                                  dockerfile=dockerfile, build_args=build_args,
                                  no_cache=self.options.no_cache if no_cache is None else no_cache)
+
+    def image_tag(self, what: str) -> str:
+        """A tag for an image the grading builds (compose builds too), removed at the end: never
+        one that existed before."""
+        tag = f"{self.image_prefix}-{what}"
+        self._image_tags.append(tag)
+        return tag
+
+    @property
+    def image_prefix(self) -> str:
+        return f"genai-course/grading:{self.id[:12]}"
 
     # -- containers, volumes, networks -------------------------------------------------------
     def run(self, image: str, *, publish: int | None = None, **kwargs: Any) -> Any:
@@ -208,7 +232,12 @@ class GradingSession:
 
     def cleanup(self) -> None:
         with _signals_deferred():
-            self._cleanup()
+            try:
+                self._cleanup()
+            finally:
+                if self._lock is not None:  # only now may another grading use the fixed names
+                    self._lock.close()
+                    self._lock = None
 
     def _cleanup(self) -> None:
         label = f"{SESSION_LABEL}={self.id}"

@@ -47,6 +47,12 @@ class memoized:
             return value
         raise value
 
+    @staticmethod
+    def done(obj: Any, name: str) -> bool:
+        """Whether `obj.<name>` was computed, and without failing (computing nothing)."""
+        found = obj.__dict__.get("_memoized", {}).get(name)
+        return bool(found and found[0])
+
 
 class ImageInfo:
     """An image's configuration, as `docker image inspect` shows it."""
@@ -69,10 +75,6 @@ class ImageInfo:
         return dict(item.split("=", 1) for item in self.config.get("Env") or [] if "=" in item)
 
     @property
-    def workdir(self) -> str:
-        return self.config.get("WorkingDir") or "/"
-
-    @property
     def layers(self) -> list[str]:
         return list((self.attrs.get("RootFS") or {}).get("Layers") or [])
 
@@ -82,16 +84,22 @@ def is_root_user(user: str) -> bool:
     return name in ("", "root", "0")
 
 
-class DockerfileContext:
-    """A Dockerfile workspace: its text, parse, lint findings, build and image, each computed once."""
-
-    dockerfile_name = "Dockerfile"
+class ExerciseContext:
+    """What the checks of every exercise receive: the session that owns the grading's resources,
+    the workspace, and what the machine provides (the model, the service image)."""
 
     def __init__(self, session: GradingSession, workspace: Path, environment: Any) -> None:
         self.session = session
+        self.client = session.client
         self.workspace = workspace
         self.environment = environment
         self.options = session.options
+
+
+class DockerfileContext(ExerciseContext):
+    """A Dockerfile workspace: its text, parse, lint findings, build and image, each computed once."""
+
+    dockerfile_name = "Dockerfile"
 
     @memoized
     def text(self) -> str:
@@ -187,18 +195,14 @@ def check_builds(ctx: DockerfileContext) -> Passed:
 
 # -- runtime (run.sh) exercises --------------------------------------------------------------
 
-class ScriptContext:
+class ScriptContext(ExerciseContext):
     """A run.sh workspace: run.sh is run once when the context is made, with IMAGE, PORT and
     MODELS_DIR set; checks inspect what it created by the names the exercise fixes."""
 
     script = "run.sh"
 
     def __init__(self, session: GradingSession, workspace: Path, environment: Any) -> None:
-        self.session = session
-        self.client = session.client
-        self.workspace = workspace
-        self.environment = environment
-        self.options = session.options
+        super().__init__(session, workspace, environment)
         self.port = free_port()
         self.variables = {"IMAGE": environment.service_image, "PORT": str(self.port),
                           "MODELS_DIR": str(environment.models_dir)}
@@ -292,5 +296,5 @@ def published_ports_are_local(attrs_by_name: dict[str, dict]) -> Passed:
     return passed(f"every published port is bound to localhost: {'; '.join(local)}", published=local)
 
 
-__all__ = ["DockerfileContext", "ImageInfo", "ScriptContext", "check_builds", "is_root_user", "memoized",
+__all__ = ["DockerfileContext", "ExerciseContext", "ImageInfo", "ScriptContext", "check_builds", "is_root_user", "memoized",
            "published_bindings", "published_ports_are_local", "publishing_problem"]

@@ -10,7 +10,10 @@ copy, so never in a build context) that
 - names the built images after the session, so that no tag that existed is replaced,
 - sets memory, CPU and process limits where the learner's files set none.
 Every compose command is bounded in time, and `down -v --remove-orphans` runs when
-the session ends, whatever happened; the session's removal by label follows.
+the session ends, whatever happened. The grading session owns everything else: the
+lock and the claim of fixed names, the image tags, and the removal by label that
+follows, which also finds the volumes (anonymous ones too) the project's containers
+mounted.
 """
 
 from __future__ import annotations
@@ -19,23 +22,23 @@ import json
 import os
 import secrets
 import shutil
-import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import docker.errors
-
+from dockerkit import archive
+from dockerkit.buildkit import parse_build_steps
+from dockerkit.containers import container_logs
+from dockerkit.limits import ContainerLimits
+from dockerkit.net import free_port, is_loopback
+from dockerkit.process import run_bounded
 from grader.dockerfile import NOTEBOOK_PLACEHOLDER
-from grader.engine import BuildResult, parse_build_steps, run_bounded
+from grader.engine import BuildResult
 from grader.errors import CheckFailed
-from grader.exercises._common import memoized
+from grader.exercises._common import ExerciseContext, memoized
 from grader.exercises._service import Endpoint, wait_until_ready
-from grader.lock import grading_lock
 from grader.registry import FixedNames, Passed, fail, passed
-from grader.runner import GradingSession, free_port
-from grader.wait import container_logs
+from grader.runner import GradingSession
 
 PROJECT_PREFIX = "genai-grade-"
 BASE_FILE, OVERRIDE_FILE = "compose.yaml", "compose.override.yaml"
@@ -45,7 +48,9 @@ SERVER, DB = "server", "db"
 SERVER_PORT = 8000
 QUICK = 60.0                       # config, down: they never take long unless something is wrong
 # The grader's limits where the learner's files set none: (deploy.resources.limits key, service-level key, value)
-GRADER_LIMITS = (("memory", "mem_limit", "1g"), ("cpus", "cpus", 1.0), ("pids", "pids_limit", 512))
+_LIMITS = ContainerLimits()   # the same defaults as every container the grader starts
+GRADER_LIMITS = (("memory", "mem_limit", _LIMITS.memory), ("cpus", "cpus", _LIMITS.cpus),
+                 ("pids", "pids_limit", _LIMITS.pids))
 _COPY_IGNORED = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache")
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -203,8 +208,6 @@ class ComposeProject:
         self.env["DOCKER_BUILDKIT"] = "1"
         self.override: Path | None = None
         self.images: dict[str, str] = {}          # service -> the tag the grader built
-        self._volumes_before = {v.name for v in self.client.volumes.list()}
-        self._volumes_seen: set[str] = set()
         self._started = False
         self._counter = 0
         self._files: tuple[str, ...] = ()        # the learner's files of the running stack
@@ -216,9 +219,8 @@ class ComposeProject:
         for f in files:
             cmd += ["--file", str(f if Path(f).is_absolute() else self.dir / f)]
         cmd += list(args)
-        start = time.monotonic()
-        code, output, timed_out = run_bounded(cmd, timeout=timeout, cwd=self.dir, env=self.env)
-        return ComposeRun(tuple(args), code, output, timed_out, time.monotonic() - start)
+        done = run_bounded(cmd, timeout=timeout, cwd=self.dir, env=self.env)
+        return ComposeRun(tuple(args), done.returncode, done.text, done.timed_out, done.duration_s)
 
     def config(self, files: tuple[str, ...]) -> ComposeConfig:
         """The resolved configuration; a file compose refuses is a failed check that quotes compose."""
@@ -243,8 +245,8 @@ class ComposeProject:
         return [*files, str(self.override)] if self.override else list(files)
 
     def prepare(self, config: ComposeConfig, token: str) -> None:
-        """Secret files, fixed names (claimed, under the grading lock), the grader's override, and
-        `down -v` at the end of the session. Once per project."""
+        """Secret files, fixed names (claimed by the session, which takes the grading lock), the
+        grader's override, and `down -v` at the end of the session. Once per project."""
         if self._started:
             return
         self._started = True
@@ -256,18 +258,13 @@ class ComposeProject:
             if secret.get("file") and not path.exists() and self.dir in path.parents:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(secrets.token_hex(16) + "\n")
-        names = config.fixed_names(self.name)
-        if names:
-            # fixed names are shared by every grading on this engine: one at a time, and only if free
-            lock = ExitStack()
-            lock.enter_context(grading_lock(self.options.lock_timeout))
-            self.session.add_cleanup("the grading lock", lock.close)
-            self.session.claim(names)
-        prefix = f"genai-course/grading:{self.session.id[:12]}"
-        self.images = {name: f"{prefix}-{name}" for name, svc in config.services.items() if svc.get("build")}
+        self.session.claim(config.fixed_names(self.name))
+        self.images = {name: self.session.image_tag(name) for name, svc in config.services.items()
+                       if svc.get("build")}
         self.override = self._outside / "grader.compose.yaml"
         # JSON is YAML without anchors: compose would read a repeated mapping as a list
-        self.override.write_text(json.dumps(grader_override(config, self.session.labels, prefix), indent=1))
+        override = grader_override(config, self.session.labels, self.session.image_prefix)
+        self.override.write_text(json.dumps(override, indent=1))
         self.session.add_cleanup(f"compose project {self.name}", self.remove)
 
     def build(self, files: tuple[str, ...]) -> BuildResult:
@@ -286,9 +283,7 @@ class ComposeProject:
         if recreate:
             args += ["--force-recreate", "--no-deps"]
         # `up` itself waits for depends_on conditions, which --wait-timeout does not bound
-        run = self.compose(*args, *services, files=self.stack_files(files), timeout=self.up_limit)
-        self._remember_volumes()
-        return run
+        return self.compose(*args, *services, files=self.stack_files(files), timeout=self.up_limit)
 
     @property
     def up_limit(self) -> float:
@@ -296,7 +291,6 @@ class ComposeProject:
         return self.options.start_timeout + min(30.0, self.options.start_timeout)
 
     def down(self, files: tuple[str, ...], volumes: bool = False) -> ComposeRun:
-        self._remember_volumes()
         args = ["down", "--remove-orphans", "--timeout", "10"] + (["--volumes"] if volumes else [])
         return self.compose(*args, files=self.stack_files(files), timeout=QUICK + 30)
 
@@ -317,50 +311,31 @@ class ComposeProject:
             health = state.get("Health")
             output = ""
             if health and health.get("Log"):
-                output = (health["Log"][-1].get("Output") or "").strip().splitlines()
-                output = output[-1][:200] if output else ""
+                lines = (health["Log"][-1].get("Output") or "").strip().splitlines()
+                output = lines[-1][:200] if lines else ""
             found.append(ServiceState(c.labels.get(SERVICE_LABEL, c.name), c.name, state.get("Status", "?"),
                                       health.get("Status") if health else None, int(state.get("ExitCode") or 0),
                                       output, container_logs(c, 12)))
         return sorted(found, key=lambda s: s.service)
 
-    def _remember_volumes(self) -> None:
-        for c in self.containers():
-            for m in c.attrs.get("Mounts") or []:
-                if m.get("Type") == "volume" and m.get("Name"):
-                    self._volumes_seen.add(m["Name"])
-
     def remove(self) -> None:
-        """`down -v --remove-orphans`, then what it cannot know: anonymous volumes of containers an
-        earlier `down` removed, and the images built for the grading."""
+        """`down -v --remove-orphans`: compose stops the stack in order. What it cannot know (the
+        anonymous volumes of containers an earlier `down` removed, the images built for the grading)
+        the session removes next."""
         if self.override is not None:
             self.down(self._files, volumes=True)
-        for name in sorted(self._volumes_seen - self._volumes_before):
-            try:
-                self.client.volumes.get(name).remove(force=True)
-            except docker.errors.NotFound:
-                pass
-        for tag in self.images.values():
-            try:
-                self.client.images.remove(tag, force=True)
-            except docker.errors.ImageNotFound:
-                pass
 
 
 # -- the context the checks of 05 and 08 receive ---------------------------------------------
 
-class ComposeContext:
+class ComposeContext(ExerciseContext):
     """A compose workspace: its configurations, the stack it brings up, the service it serves."""
 
     stack_files: tuple[str, ...] = (BASE_FILE,)
     require_health = True     # stack_healthy wants every service healthy (05); 08 checks health apart
 
     def __init__(self, session: GradingSession, workspace: Path, environment: Any) -> None:
-        self.session = session
-        self.client = session.client
-        self.workspace = workspace
-        self.environment = environment
-        self.options = session.options
+        super().__init__(session, workspace, environment)
         self.token = f"genai-grader-{secrets.token_hex(16)}"
         self.port = free_port()
         self.variables = {"PORT": str(self.port), "MODELS_DIR": str(environment.models_dir),
@@ -432,8 +407,7 @@ class ComposeContext:
     def stack_is_up(self) -> bool:
         """Whether stack_healthy brought the stack up; never starts it (a check graded without the stack
         judges the configuration alone)."""
-        done = self.__dict__.get("_memoized", {}).get("stack")
-        return bool(done and done[0])
+        return memoized.done(self, "stack")
 
     def endpoint(self, auth: bool = True) -> Endpoint:
         """The server through the host port compose published for 8000 (loopback where it is bound to all)."""
@@ -461,7 +435,9 @@ def check_stack_healthy(ctx: ComposeContext) -> Passed:
 def check_localhost_only(ctx: ComposeContext) -> Passed:
     """Every port the files publish is bound to a loopback address, and the server publishes 8000."""
     config = ctx.stack_config
-    exposed, local, server_published = [], [], False
+    exposed: list[str] = []
+    local: list[str] = []
+    server_published = False
     for name, svc in config.services.items():
         if svc.get("network_mode") == "host":
             exposed.append(f"{name} uses network_mode: host, so every port it listens on is open on every "
@@ -470,8 +446,7 @@ def check_localhost_only(ctx: ComposeContext) -> Passed:
             host_ip = port.get("host_ip") or "0.0.0.0"
             target = f"{port.get('target')}/{port.get('protocol') or 'tcp'}"
             entry = f"{name} {target} on {host_ip}:{port.get('published') or '(any port)'}"
-            loopback = host_ip in ("127.0.0.1", "::1", "localhost") or host_ip.startswith("127.")
-            (local if loopback else exposed).append(entry)
+            (local if is_loopback(host_ip) else exposed).append(entry)
             if name == SERVER and int(port.get("target") or 0) == SERVER_PORT:
                 server_published = True
     if exposed:
@@ -483,29 +458,12 @@ def check_localhost_only(ctx: ComposeContext) -> Passed:
     return passed(f"every published port is bound to localhost: {'; '.join(local)}", published=local)
 
 
-def _read_in_container(client: Any, container: Any, path: str) -> str | None:
-    import io
-    import tarfile
-    try:
-        stream, _ = client.api.get_archive(container.id, path)
-    except docker.errors.NotFound:
-        return None
-    data = io.BytesIO(b"".join(stream))
-    try:
-        with tarfile.open(fileobj=data) as tar:
-            member = next((m for m in tar.getmembers() if m.isfile()), None)
-            handle = tar.extractfile(member) if member else None
-            return handle.read(65536).decode("utf-8", errors="replace") if handle else None
-    except tarfile.TarError:
-        return None
-
-
 def check_secret_file(ctx: ComposeContext) -> Passed:
     """The token reaches the server as a file, the server requires it, and no environment or image
     history holds it."""
     ctx.stack  # noqa: B018
     server = ctx.project.container(SERVER)
-    content = _read_in_container(ctx.client, server, TOKEN_TARGET)
+    content = archive.read_text(ctx.client, server.id, TOKEN_TARGET, limit=65536)
     if content is None:
         fail(f"the server has no {TOKEN_TARGET}; expected the api_token secret there (`secrets: [api_token]` "
              f"on the service, and a top-level secret from {TOKEN_FILE} or the environment variable API_TOKEN)")
@@ -549,7 +507,8 @@ def check_secret_file(ctx: ComposeContext) -> Passed:
                   f"layer of their {len(images)} images", images=len(images))
 
 
-def config_services(ctx: ComposeContext, files: tuple[str, ...], config: ComposeConfig) -> str:
+def config_services(config: ComposeConfig) -> str:
+    """The server and the database are in the configuration, and the server is built from the workspace."""
     for name in (SERVER, DB):
         config.service(name)
     server = config.service(SERVER)

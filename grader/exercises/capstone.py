@@ -69,7 +69,7 @@ exercise.context(CapstoneContext)
                      "reports.",
                 section="Production settings in Compose")
 def check_config_valid(ctx: CapstoneContext):
-    return passed(config_services(ctx, (BASE_FILE,), ctx.stack_config))
+    return passed(config_services(ctx.stack_config))
 
 
 exercise.check("stack_healthy", points=2,

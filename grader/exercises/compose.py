@@ -79,8 +79,8 @@ exercise.context(ComposeExerciseContext)
                      "variables without a value.",
                 section="Setting up a project")
 def check_config_valid(ctx: ComposeExerciseContext):
-    base = config_services(ctx, (BASE_FILE,), ctx.base_config)
-    merged = config_services(ctx, ctx.stack_files, ctx.stack_config)
+    base = config_services(ctx.base_config)
+    merged = config_services(ctx.stack_config)
     return passed(f"{base}; {merged}")
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import docker.errors
 
 from grader import static
-from grader.exercises import permissions
 from grader.exercises._common import check_builds, memoized, rebuild_after_code_change
+from grader.exercises._service_user import ServiceUserContext, check_non_root
 from grader.exercises._images import ImageAnalysis, analyse, megabytes, size_budget
 from grader.exercises._service import Endpoint, check_reference_embeddings
 from grader.registry import Exercise, fail, passed, register
@@ -71,7 +71,7 @@ def _planted_name(path: str) -> str:
     return Path(path).name
 
 
-class OptimizeContext(permissions.PermissionsContext):
+class OptimizeContext(ServiceUserContext):
     """A Dockerfile workspace with the service; `service` (from 03) runs it with the model at /models."""
 
     @memoized
@@ -225,7 +225,7 @@ exercise.check("non_root", points=1,
                summary="the image's user is not root and the service process runs with a non-zero uid",
                hint="Create a user in the final stage and switch to it with USER after the installs (as in "
                     "exercise 03), so the service runs without root's powers.",
-               section="6. Multi-stage builds", requires=("builds",))(permissions.check_non_root)
+               section="6. Multi-stage builds", requires=("builds",))(check_non_root)
 
 
 @exercise.check("model_external", points=1,

@@ -50,8 +50,8 @@ def dead_proxy(monkeypatch) -> None:
 
 def test_the_dummy_proxy_is_in_effect(server, dead_proxy):
     """Would plain urllib send the loopback request to the proxy (what the helpers must avoid)?"""
-    with pytest.raises(urllib.error.URLError):
-        urllib.request.urlopen(f"{server}/health", timeout=5)
+    with pytest.raises(urllib.error.URLError):  # a fresh opener: urlopen's global one reads the env once
+        urllib.request.build_opener().open(f"{server}/health", timeout=5)
 
 
 def test_kit_requests_bypass_the_proxy(server, dead_proxy):

@@ -10,18 +10,17 @@
         - {pattern: '^USER fastapi\\n', replace: ''}   # the replacement is literal text
 - `grade_only` grades some checks of an exercise (and the checks they need), so that a check that
   reads the configuration is proven with a fixture that fails in seconds, without a stack.
-- `compose_leftovers` finds what a grading of a compose exercise could leave: its project, and
-  volumes that no label names (the anonymous volumes of an image's VOLUME), traced by
-  `volumes_used_by_compose`.
+- `compose_leftovers` finds what a grading of a compose exercise could leave under its project's
+  name; volumes no label names (the anonymous volumes of an image's VOLUME) show in the
+  before/after snapshot of everything the engine holds.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import yaml
 
@@ -96,27 +95,10 @@ def grade_only(exercise_id: str, workspace: Path, check_ids: Iterable[str], *, o
     return grade(exercise_id, workspace, options, only=check_ids, engine=engine)
 
 
-@contextmanager
-def volumes_used_by_compose() -> Iterator[set[str]]:
-    """The names of every volume the containers of a compose project under grading mounted, while in
-    the block (anonymous ones carry no label, so they are traced where the grader sees them)."""
-    from grader.exercises._compose import ComposeProject
-    seen: set[str] = set()
-    original = ComposeProject._remember_volumes
-
-    def remember(project) -> None:
-        original(project)
-        seen.update(project._volumes_seen)
-    ComposeProject._remember_volumes = remember
-    try:
-        yield seen
-    finally:
-        ComposeProject._remember_volumes = original
-
-
-def compose_leftovers(client, session_id: str, volumes_before: set[str], volumes_used: set[str]) -> list[str]:
-    """The grading's compose project if it still exists, and any volume its containers used that did
-    not exist before (the anonymous volume of an image's VOLUME, orphaned by a `down`)."""
+def compose_leftovers(client, session_id: str) -> list[str]:
+    """The grading's compose project if it still exists, and what carries its compose label (a volume
+    no label names, such as the anonymous volume of an image's VOLUME orphaned by a `down`, is in the
+    before/after snapshot that `leftovers` compares)."""
     found = []
     project = f"genai-grade-{session_id}"
     proc = subprocess.run(["docker", "compose", "ls", "--all", "--quiet", "--filter", f"name={project}"],
@@ -126,8 +108,6 @@ def compose_leftovers(client, session_id: str, volumes_before: set[str], volumes
     found += [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
     found += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
     found += [f"network {n.name}" for n in client.networks.list(filters=label)]
-    remaining = {v.name for v in client.volumes.list()}
-    found += [f"volume {name[:12]}" for name in sorted((volumes_used - volumes_before) & remaining)]
     return found
 
 
@@ -146,11 +126,9 @@ def grader_for(exercise_id: str, tmp_path: Path, engine: Engine, client, base_op
         options = replace(base_options, **limits)
         workspace = workspace_for(exercise_id, tmp_path / f"ws{next(numbers)}", fixture, solution)
         before = snapshot(client)
-        volumes_before = set(before["volume"])
-        with volumes_used_by_compose() as used:
-            report = grade(exercise_id, workspace, options, only=checks, engine=engine)
+        report = grade(exercise_id, workspace, options, only=checks, engine=engine)
         left = leftovers(client, report.session_id, exercise_id, before) + \
-            compose_leftovers(client, report.session_id, volumes_before, used)
+            compose_leftovers(client, report.session_id)
         assert not left, f"the grading left {left}"
         return report
     return run

@@ -115,3 +115,26 @@ def test_anonymous_volumes_are_removed_too(engine, docker_client, tmp_path):
         assert [m["Type"] for m in mounts] == ["volume"]
     assert session.cleanup_errors == []
     assert new_since(docker_client, before, ("org.genai-course.session", session.id)) == []
+
+
+@pytest.mark.docker
+def test_images_a_script_builds_are_removed(engine, docker_client, tmp_path):
+    """Does an image that run.sh builds (docker build, docker buildx build) carry the session's label
+    and go when the session ends?"""
+    tag = uuid.uuid4().hex[:8]
+    (tmp_path / "Dockerfile").write_text(f"FROM python:3.11-slim\nRUN echo {tag}\n")
+    (tmp_path / "run.sh").write_text(
+        f"set -e\ndocker build -q -t genai-test-build-{tag} . >/dev/null\n"
+        f"docker buildx build -q -t genai-test-buildx-{tag} . >/dev/null\n")
+    before = snapshot(docker_client)
+    with GradingSession(engine, GradingOptions(script_timeout=120)) as session:
+        result = session.run_script(tmp_path, "run.sh", {})
+        assert result.ok, result.output
+        for name in ("build", "buildx"):
+            labels = docker_client.images.get(f"genai-test-{name}-{tag}").labels
+            assert labels["org.genai-course.session"] == session.id
+    assert session.cleanup_errors == []
+    for name in ("build", "buildx"):
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(f"genai-test-{name}-{tag}")
+    assert new_since(docker_client, before, ("org.genai-course.session", session.id)) == []
