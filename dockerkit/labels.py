@@ -4,11 +4,14 @@ Everything the course creates carries `org.genai-course.managed=true` and one
 owner label: a grading session, a lesson, a test run. Reaping removes what
 carries the owner label, plus names the owner was given, and never anything
 else. Volumes a container creates implicitly (`-v /data`, a VOLUME in its
-image) carry no label; `volumes_mounted` finds them through the engine's
-events, also after their container was removed without `-v`."""
+image) carry no label; `MountWatch` finds them through the engine's events,
+also after their container was removed without `-v`."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Collection, Iterable
 
@@ -40,7 +43,8 @@ class Reaped:
 
 def volumes_mounted(client: Any, label: str, since: float, until: float) -> set[str]:
     """Names of the volumes that containers carrying `label` mounted between two times (epoch
-    seconds), including anonymous ones and those of containers removed meanwhile."""
+    seconds), from the engine's event history, which holds only its last 256 events: for a
+    window longer than a moment, `MountWatch` follows the live stream instead."""
     # as "seconds.fraction" strings: docker-py truncates datetimes to whole seconds
     window = {"since": f"{since:.6f}", "until": f"{until:.6f}"}
     ours = {
@@ -54,6 +58,71 @@ def volumes_mounted(client: Any, label: str, since: float, until: float) -> set[
         for e in client.events(decode=True, **window, filters={"type": "volume", "event": "mount"})
         if (e["Actor"].get("Attributes") or {}).get("container") in ours
     }
+
+
+class MountWatch:
+    """While open, follows the engine's event stream for the volumes that containers carrying
+    `label` mount: anonymous ones (`-v /data`, an image's VOLUME) carry no label, and a container
+    removed without -v leaves no trace to find them by at the end."""
+
+    def __init__(self, client: Any, label: str) -> None:
+        self.client = client
+        self.label = label
+        self.started = time.time()
+        self._ours: set[str] = set()
+        self._mounts: set[tuple[str, str]] = set()  # (volume, container id)
+        self._stop = threading.Event()
+        self._streams: list[Any] = []
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> MountWatch:
+        follow = (
+            ({"type": "container", "event": "create", "label": self.label}, lambda e: self._ours.add(e["Actor"]["ID"])),
+            (
+                {"type": "volume", "event": "mount"},
+                lambda e: self._mounts.add(
+                    (e["Actor"]["ID"], (e["Actor"].get("Attributes") or {}).get("container", ""))
+                ),
+            ),
+        )
+        for filters, record in follow:
+            thread = threading.Thread(
+                target=self._follow, args=(filters, record), daemon=True, name="genai-mount-watch"
+            )
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _follow(self, filters: dict[str, str], record: Callable[[dict[str, Any]], None]) -> None:
+        since = self.started - 1.0
+        while not self._stop.is_set():
+            try:
+                stream = self.client.events(decode=True, since=f"{since:.6f}", filters=filters)
+                self._streams.append(stream)
+                for event in stream:
+                    since = max(since, event.get("timeNano", 0) / 1e9)
+                    record(event)
+            except Exception:  # the stream timed out or broke: follow again from the last event
+                pass
+            self._stop.wait(0.2)
+
+    def close(self) -> None:
+        self._stop.set()
+        for stream in self._streams:
+            try:
+                stream.close()
+            except Exception:  # already closed
+                pass
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def volumes(self) -> set[str]:
+        """The volumes mounted so far; reads the recent history too, for events still in flight."""
+        found = {volume for volume, container in self._mounts if container in self._ours}
+        return found | volumes_mounted(self.client, self.label, max(self.started, time.time() - 60), time.time())
 
 
 def reap(

@@ -15,7 +15,6 @@ import shutil
 import signal
 import tempfile
 import threading
-import time
 import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import docker.errors
 
 from dockerkit import archive
 from dockerkit.archive import ChunkReader as ChunkReader
-from dockerkit.labels import reap, volumes_mounted
+from dockerkit.labels import MountWatch, reap
 from dockerkit.net import free_port as free_port
 from dockerkit.process import run_bounded
 from grader.engine import BuildResult, Engine
@@ -36,7 +35,6 @@ from grader.options import MANAGED_LABEL, SESSION_LABEL, GradingOptions
 from grader.registry import FixedNames
 
 SHIM_SOURCE = Path(__file__).with_name("docker_label_shim.sh")
-CLOCK_SKEW_S = 60.0  # how far back to read the engine's events (its clock may differ a little)
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ class GradingSession:
         self._image_tags: list[str] = []
         self._claimed = FixedNames()
         self._volumes_before: set[str] = set()
-        self._started = time.time()
+        self._mounts: MountWatch | None = None
         self._tmpdirs: list[Path] = []
         self._cleanups: list[tuple[str, Callable[[], None]]] = []
         self.cleanup_errors: list[str] = []
@@ -90,7 +88,7 @@ class GradingSession:
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> GradingSession:
         self._volumes_before = {v.name for v in self.client.volumes.list()}
-        self._started = time.time()
+        self._mounts = MountWatch(self.client, f"{SESSION_LABEL}={self.id}").__enter__()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -251,11 +249,15 @@ class GradingSession:
                 self.cleanup_errors.append(f"{what}: {exc}")
         # volumes the session's containers mounted, anonymous ones (`-v /data`) included, also of
         # containers a check or run.sh removed without -v; what existed before is spared
-        try:
-            mounted = volumes_mounted(self.client, label, self._started - CLOCK_SKEW_S, time.time())
-        except Exception as exc:
-            mounted = set()
-            self.cleanup_errors.append(f"reading the engine's events: {exc}")
+        mounted: set[str] = set()
+        if self._mounts is not None:
+            try:
+                mounted = self._mounts.volumes()
+            except Exception as exc:
+                self.cleanup_errors.append(f"reading the engine's events: {exc}")
+            finally:
+                self._mounts.close()
+                self._mounts = None
         reaped = reap(self.client, label, containers=self._claimed.containers,
                       networks=self._claimed.networks,
                       volumes=set(self._claimed.volumes) | (mounted - self._volumes_before),

@@ -38,6 +38,20 @@ def wait_http(url: str, timeout: float = 60.0, container=None) -> str:
         raise AssertionError(f"{url} did not answer 200 within {timeout:.0f} s ({failed}){detail}") from None
 
 
+def run_once(client: Any, image: str, command: list[str], **kwargs: Any) -> bytes:
+    """`docker run --rm` that also removes the anonymous volumes the container made (docker-py's
+    remove=True keeps them: an image with a VOLUME, postgres's PGDATA, would leave one per run)."""
+    container = client.containers.run(image, command, detach=True, labels=labels(), **kwargs)
+    try:
+        status = container.wait(timeout=300)
+        output: bytes = container.logs(stdout=True, stderr=True)
+    finally:
+        container.remove(force=True, v=True)
+    if status.get("StatusCode") != 0:
+        raise AssertionError(f"{command} in {image} exited {status.get('StatusCode')}:\n{output.decode()[-2000:]}")
+    return output
+
+
 def docker_build(context: Path, tag: str, dockerfile: str = "Dockerfile", *args: str) -> None:
     """BuildKit build through the CLI (docker-py cannot do BuildKit), labelled as the tests'."""
     flags = [f for key, value in MANAGED.items() for f in ("--label", f"{key}={value}")]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import labels
+from tests.helpers import labels, run_once
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,11 +78,10 @@ def test_postgres_file_secret_login_and_persistence(docker_client, tmp_path):
         psql = ["psql", "-h", f"genai-test-db-{tag}", "-U", "course", "-d", "genai", "-tAc"]
         env = {"PGPASSWORD": "s3cret-pw"}
         client_cmd = psql + ["CREATE TABLE t (v text); INSERT INTO t VALUES ('kept');"]
-        out = docker_client.containers.run("postgres:15", client_cmd, environment=env,
-                                           network=net.name, remove=True, labels=labels())
-        wrong = docker_client.containers.run(
-            "postgres:15", ["bash", "-c", " ".join(psql[:-1]) + " -tAc 'select 1' || echo REFUSED"],
-            environment={"PGPASSWORD": "wrong"}, network=net.name, remove=True, labels=labels())
+        out = run_once(docker_client, "postgres:15", client_cmd, environment=env, network=net.name)
+        wrong = run_once(
+            docker_client, "postgres:15", ["bash", "-c", " ".join(psql[:-1]) + " -tAc 'select 1' || echo REFUSED"],
+            environment={"PGPASSWORD": "wrong"}, network=net.name)
         assert b"REFUSED" in wrong, "a wrong password must be refused"
         db.stop(timeout=20)
         db.reload()
@@ -90,8 +89,8 @@ def test_postgres_file_secret_login_and_persistence(docker_client, tmp_path):
         db.remove()
         db = docker_client.containers.run("postgres:15", name=f"genai-test-db-{tag}", **common)
         wait_pg_ready(db)
-        out = docker_client.containers.run("postgres:15", psql + ["SELECT v FROM t"], environment=env,
-                                           network=net.name, remove=True, labels=labels())
+        out = run_once(docker_client, "postgres:15", psql + ["SELECT v FROM t"], environment=env,
+                       network=net.name)
         assert out.decode().strip() == "kept"
         code, owner = db.exec_run(["stat", "-c", "%U", "/proc/1"])
         assert owner.decode().strip() == "postgres", "the server must run as the postgres user"
