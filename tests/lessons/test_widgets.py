@@ -112,8 +112,8 @@ def test_build_command_carries_labels_args_and_target(tmp_path):
 def test_octal_and_symbolic_modes_convert_both_ways(octal, symbolic):
     """Do octal modes and rwx strings convert into each other, including `ls -l`'s type letter?"""
     assert w.octal_to_symbolic(octal) == symbolic
-    assert w.symbolic_to_octal(symbolic) == w._octal_digits(octal)
-    assert w.symbolic_to_octal("d" + symbolic) == w._octal_digits(octal)
+    assert w.symbolic_to_octal(symbolic) == w.permissions._octal_digits(octal)
+    assert w.symbolic_to_octal("d" + symbolic) == w.permissions._octal_digits(octal)
 
 
 @pytest.mark.parametrize("bad", ["789", "75", "0o1000", "abc", 0o1000])

@@ -103,7 +103,7 @@ def test_build_progress_streams_into_the_widget(docker_client, monkeypatch, tmp_
     """In a front end, does build_live stream the build log into its widget and report the result?"""
     monkeypatch.setenv("COURSE_WIDGETS", "on")
     shown = []
-    monkeypatch.setattr(w, "_display", shown.append)
+    monkeypatch.setattr(w.build, "_display", shown.append)  # where build_live looks it up
     (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN echo built-for-the-widget-test\n")
     tag = "lesson99-build-widget:test"
     try:
