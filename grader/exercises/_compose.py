@@ -1,4 +1,6 @@
-"""Compose projects under grading (05-compose, 08-capstone), and the checks both exercises share.
+"""Compose exercises (05-compose, 08-capstone): the context their checks receive, and the checks both
+share. The configuration model and the grader's override are in _compose_config, one project's
+lifecycle in _compose_project.
 
 Compose runs on a copy of the workspace, never in it. The copy gets the API token
 in secrets/api_token.txt (and in API_TOKEN: the secret may come from either), and
@@ -18,312 +20,26 @@ mounted.
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from dockerkit import archive
-from dockerkit.buildkit import parse_build_steps
-from dockerkit.containers import container_logs
-from dockerkit.limits import ContainerLimits
 from dockerkit.net import free_port, is_loopback
-from dockerkit.process import run_bounded
-from grader.dockerfile import NOTEBOOK_PLACEHOLDER
-from grader.engine import BuildResult
 from grader.errors import CheckFailed
 from grader.exercises._common import ExerciseContext, memoized
 from grader.exercises._service import Endpoint, wait_until_ready
-from grader.registry import FixedNames, Passed, fail, passed
+from grader.registry import Passed, fail, passed
+from grader.exercises._compose_config import (BASE_FILE, DB, SERVER, SERVER_PORT, SERVICE_LABEL, TOKEN_FILE,
+                                              TOKEN_TARGET, ComposeConfig)
+from grader.exercises._compose_project import ComposeProject, ServiceState
 from grader.runner import GradingSession
 
-PROJECT_PREFIX = "genai-grade-"
-BASE_FILE, OVERRIDE_FILE = "compose.yaml", "compose.override.yaml"
-TOKEN_FILE = "secrets/api_token.txt"
-TOKEN_TARGET = "/run/secrets/api_token"
-SERVER, DB = "server", "db"
-SERVER_PORT = 8000
-QUICK = 60.0                       # config, down: they never take long unless something is wrong
-# The grader's limits where the learner's files set none: (deploy.resources.limits key, service-level key, value)
-_LIMITS = ContainerLimits()   # the same defaults as every container the grader starts
-GRADER_LIMITS = (("memory", "mem_limit", _LIMITS.memory), ("cpus", "cpus", _LIMITS.cpus),
-                 ("pids", "pids_limit", _LIMITS.pids))
-_COPY_IGNORED = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache")
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-
-
-# -- the configuration, as `docker compose config` resolves it --------------------------------
-
-class ComposeConfig:
-    """`docker compose config --format json`: interpolated, merged, paths made absolute."""
-
-    def __init__(self, data: dict, files: tuple[str, ...]) -> None:
-        self.data = data
-        self.files = files
-
-    @property
-    def services(self) -> dict[str, dict]:
-        return self.data.get("services") or {}
-
-    @property
-    def networks(self) -> dict[str, dict]:
-        return {k: (v or {}) for k, v in (self.data.get("networks") or {}).items()}
-
-    @property
-    def volumes(self) -> dict[str, dict]:
-        return {k: (v or {}) for k, v in (self.data.get("volumes") or {}).items()}
-
-    @property
-    def secrets(self) -> dict[str, dict]:
-        return {k: (v or {}) for k, v in (self.data.get("secrets") or {}).items()}
-
-    def service(self, name: str) -> dict:
-        try:
-            return self.services[name]
-        except KeyError:
-            fail(f"there is no service {name!r} in {self.describe_files()} (services: "
-                 f"{', '.join(self.services) or 'none'})")
-
-    def describe_files(self) -> str:
-        return " + ".join(self.files)
-
-    def limits(self, name: str) -> dict[str, Any]:
-        """Memory, CPU and process limits of a service, from deploy.resources.limits or the short keys."""
-        svc = self.services.get(name) or {}
-        deploy = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
-        return {"memory": deploy.get("memory") or svc.get("mem_limit"),
-                "cpus": deploy.get("cpus") or svc.get("cpus"),
-                "pids": deploy.get("pids") or svc.get("pids_limit")}
-
-    def fixed_names(self, project: str) -> FixedNames:
-        """Names the files fix instead of letting compose prefix them with the project name."""
-        def fixed(section: Mapping[str, dict]) -> tuple[str, ...]:
-            return tuple(sorted(v["name"] for v in section.values()
-                                if v.get("name") and not v.get("external") and not v["name"].startswith(f"{project}_")))
-        containers = tuple(sorted(s["container_name"] for s in self.services.values() if s.get("container_name")))
-        return FixedNames(containers=containers, volumes=fixed(self.volumes), networks=fixed(self.networks))
-
-
-def default_limits(svc: Mapping[str, Any]) -> dict[str, Any]:
-    """The grader's limits for what a service leaves unlimited, written in the form the service uses.
-
-    Compose refuses a service that sets one limit in both forms (`pids_limit` and
-    `deploy.resources.limits.pids`), even to equal values, so a default never adds the
-    other form: where the learner writes `deploy.resources.limits`, the defaults go there too.
-    """
-    deploy = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
-    unset = [(key, short, value) for key, short, value in GRADER_LIMITS
-             if deploy.get(key) is None and svc.get(short) is None]
-    if not unset:
-        return {}
-    if deploy:
-        return {"deploy": {"resources": {"limits": {key: value for key, _, value in unset}}}}
-    return {short: value for _, short, value in unset}
-
-
-def grader_override(config: ComposeConfig, labels: Mapping[str, str], image_prefix: str) -> dict:
-    """The grader's own compose file: labels everywhere, session-named images, default limits."""
-    def missing(element: Mapping[str, Any] | None) -> dict[str, str]:
-        # compose merges labels as a list that must not repeat an item the learner's files already hold
-        have = (element or {}).get("labels") or {}
-        return {k: v for k, v in labels.items() if have.get(k) != v}
-
-    services = {}
-    for name, svc in config.services.items():
-        entry: dict[str, Any] = {"labels": missing(svc), "privileged": False}
-        if svc.get("build") is not None:
-            entry["image"] = f"{image_prefix}-{name}"
-            entry["build"] = {"labels": missing(svc.get("build"))}
-        entry.update(default_limits(svc))
-        services[name] = entry
-    override: dict[str, Any] = {"services": services}
-    networks = {k: {"labels": missing(v)} for k, v in config.networks.items() if not v.get("external")}
-    volumes = {k: {"labels": missing(v)} for k, v in config.volumes.items() if not v.get("external")}
-    if networks:
-        override["networks"] = networks
-    if volumes:
-        override["volumes"] = volumes
-    return override
-
-
-# -- one compose project ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ComposeRun:
-    args: tuple[str, ...]
-    code: int | None
-    output: str
-    timed_out: bool
-    duration_s: float
-
-    @property
-    def ok(self) -> bool:
-        return self.code == 0
-
-    def tail(self, lines: int = 12) -> str:
-        kept = [ln.strip()[:300] for ln in self.output.strip().splitlines() if ln.strip()][-lines:]
-        return "\n".join(kept) if kept else "(no output)"
-
-
-@dataclass(frozen=True)
-class ServiceState:
-    service: str
-    name: str
-    status: str               # running, exited, ...
-    health: str | None        # healthy, unhealthy, starting; None: no health check
-    exit_code: int
-    health_output: str
-    logs: str
-
-    def describe(self) -> str:
-        if self.status != "running":
-            return f"{self.service} is {self.status} (exit status {self.exit_code}); last logs:\n{self.logs}"
-        if self.health is None:
-            return f"{self.service} is running, with no health check"
-        text = f"{self.service} is running, health {self.health}"
-        if self.health != "healthy" and self.health_output:
-            text += f" (last health check: {self.health_output})"
-        if self.health != "healthy":
-            text += f"; last logs:\n{self.logs}"
-        return text
-
-
-class ComposeProject:
-    def __init__(self, session: GradingSession, workspace: Path, variables: Mapping[str, str]) -> None:
-        self.session = session
-        self.client = session.client
-        self.options = session.options
-        self.name = f"{PROJECT_PREFIX}{session.id}"
-        root = session.tmpdir()
-        self.dir = root / "workspace"
-        shutil.copytree(workspace, self.dir, symlinks=True, ignore=_COPY_IGNORED)
-        self._outside = root                     # the grader's own files: outside any build context
-        self.variables = dict(variables)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")}
-        self.env.update(self.variables)
-        self.env["DOCKER_BUILDKIT"] = "1"
-        self.override: Path | None = None
-        self.images: dict[str, str] = {}          # service -> the tag the grader built
-        self._started = False
-        self._counter = 0
-        self._files: tuple[str, ...] = ()        # the learner's files of the running stack
-
-    # commands
-    def compose(self, *args: str, files: Iterable[str], timeout: float) -> ComposeRun:
-        cmd = ["docker", "compose", "--ansi", "never", "--project-name", self.name,
-               "--project-directory", str(self.dir)]
-        for f in files:
-            cmd += ["--file", str(f if Path(f).is_absolute() else self.dir / f)]
-        cmd += list(args)
-        done = run_bounded(cmd, timeout=timeout, cwd=self.dir, env=self.env)
-        return ComposeRun(tuple(args), done.returncode, done.text, done.timed_out, done.duration_s)
-
-    def config(self, files: tuple[str, ...]) -> ComposeConfig:
-        """The resolved configuration; a file compose refuses is a failed check that quotes compose."""
-        missing = [f for f in files if not (self.dir / f).is_file()]
-        if missing:
-            fail(f"there is no {', '.join(missing)} in the workspace")
-        self._counter += 1
-        out = self._outside / f"config-{self._counter}.json"
-        run = self.compose("config", "--format", "json", "--output", str(out), files=files, timeout=QUICK)
-        if not run.ok or not out.is_file():
-            placeholder = [f for f in files if NOTEBOOK_PLACEHOLDER in (self.dir / f).read_text(errors="replace")]
-            if placeholder:
-                fail(f"{placeholder[0]} still holds the notebook's placeholder: replace `# YOUR CODE HERE` and "
-                     f"`raise NotImplementedError()` with your configuration", files=list(files))
-            why = "did not finish in time" if run.timed_out else f"failed:\n{run.tail()}"
-            fail(f"`docker compose -f {' -f '.join(files)} config` {why}", files=list(files),
-                 output=run.tail())
-        return ComposeConfig(json.loads(out.read_text()), files)
-
-    def stack_files(self, files: tuple[str, ...]) -> list[str]:
-        self._files = files
-        return [*files, str(self.override)] if self.override else list(files)
-
-    def prepare(self, config: ComposeConfig, token: str) -> None:
-        """Secret files, fixed names (claimed by the session, which takes the grading lock), the
-        grader's override, and `down -v` at the end of the session. Once per project."""
-        if self._started:
-            return
-        self._started = True
-        token_file = self.dir / TOKEN_FILE
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(token + "\n")
-        for secret in config.secrets.values():
-            path = Path(secret.get("file") or "")
-            if secret.get("file") and not path.exists() and self.dir in path.parents:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(secrets.token_hex(16) + "\n")
-        self.session.claim(config.fixed_names(self.name))
-        self.images = {name: self.session.image_tag(name) for name, svc in config.services.items()
-                       if svc.get("build")}
-        self.override = self._outside / "grader.compose.yaml"
-        # JSON is YAML without anchors: compose would read a repeated mapping as a list
-        override = grader_override(config, self.session.labels, self.session.image_prefix)
-        self.override.write_text(json.dumps(override, indent=1))
-        self.session.add_cleanup(f"compose project {self.name}", self.remove)
-
-    def build(self, files: tuple[str, ...]) -> BuildResult:
-        args = ["--progress", "plain", "build"] + (["--no-cache"] if self.options.no_cache else [])
-        run = self.compose(*args, files=self.stack_files(files), timeout=self.options.build_timeout)
-        return BuildResult(run.ok, ",".join(self.images.values()), None, run.output, run.duration_s,
-                           run.timed_out, run.code, parse_build_steps(run.output))
-
-    def up(self, files: tuple[str, ...], *services: str, recreate: bool = False, wait: bool = True) -> ComposeRun:
-        """`up --detach`; with `wait`, until every service is healthy (or running, without a health check).
-        Without it, compose still honours depends_on conditions; the caller polls the server itself, which
-        is quicker than the health check's interval."""
-        args = ["up", "--detach", "--no-build"]
-        if wait:
-            args += ["--wait", "--wait-timeout", str(max(1, int(self.options.start_timeout)))]
-        if recreate:
-            args += ["--force-recreate", "--no-deps"]
-        # `up` itself waits for depends_on conditions, which --wait-timeout does not bound
-        return self.compose(*args, *services, files=self.stack_files(files), timeout=self.up_limit)
-
-    @property
-    def up_limit(self) -> float:
-        # the start limit, and as long again (30 s at most) to create the containers
-        return self.options.start_timeout + min(30.0, self.options.start_timeout)
-
-    def down(self, files: tuple[str, ...], volumes: bool = False) -> ComposeRun:
-        args = ["down", "--remove-orphans", "--timeout", "10"] + (["--volumes"] if volumes else [])
-        return self.compose(*args, files=self.stack_files(files), timeout=QUICK + 30)
-
-    def containers(self, service: str | None = None) -> list[Any]:
-        labels = [f"{PROJECT_LABEL}={self.name}"] + ([f"{SERVICE_LABEL}={service}"] if service else [])
-        return self.client.containers.list(all=True, filters={"label": labels})
-
-    def container(self, service: str) -> Any:
-        found = [c for c in self.containers(service) if c.status == "running"] or self.containers(service)
-        if not found:
-            fail(f"compose created no container for the service {service}")
-        return found[0]
-
-    def states(self) -> list[ServiceState]:
-        found = []
-        for c in self.containers():
-            state = c.attrs.get("State") or {}
-            health = state.get("Health")
-            output = ""
-            if health and health.get("Log"):
-                lines = (health["Log"][-1].get("Output") or "").strip().splitlines()
-                output = lines[-1][:200] if lines else ""
-            found.append(ServiceState(c.labels.get(SERVICE_LABEL, c.name), c.name, state.get("Status", "?"),
-                                      health.get("Status") if health else None, int(state.get("ExitCode") or 0),
-                                      output, container_logs(c, 12)))
-        return sorted(found, key=lambda s: s.service)
-
-    def remove(self) -> None:
-        """`down -v --remove-orphans`: compose stops the stack in order. What it cannot know (the
-        anonymous volumes of containers an earlier `down` removed, the images built for the grading)
-        the session removes next."""
-        if self.override is not None:
-            self.down(self._files, volumes=True)
+# what the exercises and the tests import from here: one name for the compose layer
+from grader.exercises._compose_config import GRADER_LIMITS as GRADER_LIMITS
+from grader.exercises._compose_config import OVERRIDE_FILE as OVERRIDE_FILE
+from grader.exercises._compose_config import default_limits as default_limits
+from grader.exercises._compose_config import grader_override as grader_override
 
 
 # -- the context the checks of 05 and 08 receive ---------------------------------------------

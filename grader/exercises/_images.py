@@ -17,7 +17,7 @@ import posixpath
 import re
 import tarfile
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import docker.errors
 
