@@ -32,10 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from bench.loadgen import LoadResult, request_bytes, run_load
-from bench.service_bench import MODELS_DIR, ROOT, SERVICE, cpu_seconds, free_port, row, wait_health
+from bench.service_bench import (
+    MODELS_DIR, ROOT, SERVICE, cpu_seconds, free_port, row, service_python, wait_health,
+)
 
 PEERS_VENV = ROOT / ".state" / "bench-peers"
-SERVICE_VENV = ROOT / ".state" / "bench-service"
 RESULTS = ROOT / "bench" / "results" / "peers.md"
 CLIENTS = 16
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -92,11 +93,6 @@ class Server:
         with urllib.request.urlopen(req, timeout=60) as response:
             data = json.loads(response.read())["data"]
         return np.array([d["embedding"] for d in sorted(data, key=lambda d: d["index"])], dtype=np.float32)
-
-
-def service_python() -> str:
-    python = SERVICE_VENV / "bin" / "python"
-    return str(python) if python.exists() else sys.executable
 
 
 def ours(variant: str, data: str, uvicorn_args: tuple[str, ...] = ()) -> Server:

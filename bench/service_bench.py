@@ -29,6 +29,7 @@ from bench.loadgen import LoadResult, request_bytes, run_load
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = ROOT / "service"
 MODELS_DIR = ROOT / "models" / "all-MiniLM-L6-v2"
+SERVICE_VENV = ROOT / ".state" / "bench-service"
 BASE_IMAGE = "python:3.11-slim"
 IMAGE = "genai-course/service:bench"
 NAIVE_IMAGE = "genai-course/service-naive:bench"
@@ -67,13 +68,20 @@ def wait_health(port: int, timeout: float, process: subprocess.Popen | None = No
     raise RuntimeError(f"no 200 from /health on port {port} within {timeout:.0f} s")
 
 
+def service_python() -> str:
+    """The environment the image installs (make bench builds it from service/requirements.txt)."""
+    python = SERVICE_VENV / "bin" / "python"
+    return str(python) if python.exists() else sys.executable
+
+
 class HostServer:
-    """uvicorn in this venv, in service/, stopped on exit."""
+    """uvicorn in service/ (the service in its image's environment, the naive server in this venv), stopped on exit."""
 
     def __init__(self, app: str, env: dict[str, str]) -> None:
         self.port = free_port()
         self.log = tempfile.TemporaryFile()
-        cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
+        python = service_python() if app.startswith("app.") else sys.executable
+        cmd = [python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port),
                "--log-level", "warning"]
         self.process = subprocess.Popen(cmd, cwd=SERVICE, env={**os.environ, **env},
                                         stdout=self.log, stderr=subprocess.STDOUT)
