@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable, Mapping, TypeVar
 
 from dockerkit.containers import GONE, container_logs, container_state
-from dockerkit.http import ProbeError, http
+from dockerkit.http import HttpAnswer, ProbeError, http
 
 POLL_INTERVAL = 0.25
 T = TypeVar("T")
@@ -65,9 +65,14 @@ def wait_for_http(
     container: Any = None,
     expect: int = 200,
     diagnose: Callable[[], str | None] | None = None,
+    judge: Callable[[HttpAnswer], str | None] | None = None,
+    describe: Callable[[HttpAnswer], str] | None = None,
     what: str = "the container",
 ) -> float:
-    """Poll GET `url` until it answers `expect`; returns the seconds it took."""
+    """Poll GET `url` until it answers `expect`; returns the seconds it took.
+
+    `judge(answer)` may end the wait at once with a reason (a service that reports it cannot
+    start); `describe(answer)` says how an answer reads in the timeout's "last:"."""
     start = time.monotonic()
     deadline = start + timeout
     last = "no answer yet"
@@ -76,7 +81,10 @@ def wait_for_http(
             answer = http("GET", url, timeout=min(http_timeout, max(0.5, deadline - time.monotonic())))
             if answer.status == expect:
                 return time.monotonic() - start
-            last = f"HTTP {answer.status}"
+            last = describe(answer) if describe is not None else f"HTTP {answer.status}"
+            verdict = judge(answer) if judge is not None else None
+            if verdict:
+                raise WaitFailed(verdict, {"last_answer": last})
         except ProbeError as err:
             last = str(err)
         if container is not None:

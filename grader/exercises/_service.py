@@ -6,14 +6,14 @@ from __future__ import annotations
 import functools
 import json
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from dockerkit.http import HttpAnswer, ProbeError, http
+from dockerkit.wait import WaitFailed, wait_for_http
 from grader.errors import NotReady
 from grader.registry import fail
-from grader.wait import POLL_INTERVAL, HttpAnswer, ProbeError, container_logs, container_state, http
 
 DIMENSION = 384
 NORM_TOLERANCE = 1e-3     # an L2-normalised vector's norm, within float32 rounding
@@ -59,39 +59,28 @@ def _body(answer: HttpAnswer, limit: int = 200) -> str:
     return (text[:limit] + "...") if len(text) > limit else (text or "(empty body)")
 
 
+def _load_failure(what: str) -> Callable[[HttpAnswer], str | None]:
+    def judge(answer: HttpAnswer) -> str | None:
+        try:
+            health = answer.json()
+        except ValueError:
+            return None
+        if isinstance(health, dict) and health.get("status") == "error":
+            return f"{what} could not load the model: {health.get('detail') or _body(answer)}"
+        return None
+    return judge
+
+
 def wait_until_ready(endpoint: Endpoint, *, timeout: float, container: Any = None,
                      what: str = "the service") -> float:
     """Poll GET /health until 200. The service says when loading failed (503 with status "error"):
     that ends the wait at once, with its reason; so does the container stopping."""
-    start = time.monotonic()
-    deadline = start + timeout
-    last = "no answer yet"
-    while True:
-        try:
-            answer = http("GET", endpoint.base + "/health", timeout=min(endpoint.timeout, 5.0))
-            if answer.status == 200:
-                return time.monotonic() - start
-            last = f"HTTP {answer.status} {_body(answer, 120)}"
-            try:
-                health = answer.json()
-            except ValueError:
-                health = {}
-            if isinstance(health, dict) and health.get("status") == "error":
-                raise NotReady(f"{what} could not load the model: {health.get('detail') or _body(answer)}",
-                               {"health": health})
-        except ProbeError as exc:
-            last = str(exc)
-        if container is not None:
-            state = container_state(container)
-            if state.get("Status") in ("exited", "dead", "removed"):
-                raise NotReady(f"{what} stopped {time.monotonic() - start:.1f} s after it started (exit status "
-                               f"{state.get('ExitCode')}); last logs:\n{container_logs(container)}",
-                               {"state": state.get("Status"), "exit_code": state.get("ExitCode")})
-        if time.monotonic() >= deadline:
-            logs = f"; last logs:\n{container_logs(container)}" if container is not None else ""
-            raise NotReady(f"GET /health did not answer 200 within {timeout:.0f} s (last: {last}){logs}",
-                           {"last_answer": last})
-        time.sleep(POLL_INTERVAL)
+    try:
+        return wait_for_http(endpoint.base + "/health", timeout=timeout, http_timeout=min(endpoint.timeout, 5.0),
+                             container=container, judge=_load_failure(what), what=what,
+                             describe=lambda answer: f"HTTP {answer.status} {_body(answer, 120)}")
+    except WaitFailed as failed:
+        raise NotReady(failed.message, failed.evidence) from None
 
 
 def cosine(a: list[float], b: list[float]) -> float:
