@@ -24,9 +24,8 @@ from typing import Any, Callable, Iterator, Mapping
 import docker.errors
 
 from dockerkit import archive
-from dockerkit.archive import ChunkReader as ChunkReader
 from dockerkit.labels import MountWatch, reap
-from dockerkit.net import free_port as free_port
+from dockerkit.net import free_port
 from dockerkit.process import run_bounded
 from grader.engine import BuildResult, Engine
 from grader.errors import ResourceInTheWay

@@ -3,7 +3,6 @@ checks that mean the same in each (builds, localhost_only)."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shutil
 from pathlib import Path
@@ -11,12 +10,13 @@ from typing import Any, Callable
 
 import docker.errors
 
+from dockerkit.net import free_port, is_loopback
 from grader import hadolint
 from grader.dockerfile import Dockerfile, DockerfileSyntaxError, parse
 from grader.engine import BuildResult
 from grader.errors import CheckFailed
 from grader.registry import Passed, fail, passed
-from grader.runner import GradingSession, ScriptResult, free_port
+from grader.runner import GradingSession, ScriptResult
 from grader.wait import wait_for_http
 
 PLACEHOLDER_SCRIPT = "raise NotImplementedError()"
@@ -271,13 +271,6 @@ def publishing_problem(container: Any, container_port: int, host_port: int) -> s
     return None
 
 
-def _is_local(host_ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(host_ip).is_loopback
-    except ValueError:
-        return False
-
-
 def published_ports_are_local(attrs_by_name: dict[str, dict]) -> Passed:
     """Every published port of these containers is bound to 127.0.0.1 (or ::1)."""
     exposed: list[str] = []
@@ -285,7 +278,7 @@ def published_ports_are_local(attrs_by_name: dict[str, dict]) -> Passed:
     for name, attrs in attrs_by_name.items():
         for port, host_ip, host_port in published_bindings(attrs):
             entry = f"{name} {port} on {host_ip}:{host_port}"
-            (local if _is_local(host_ip) else exposed).append(entry)
+            (local if is_loopback(host_ip) else exposed).append(entry)
         if (attrs.get("HostConfig") or {}).get("PublishAllPorts"):
             exposed.append(f"{name} publishes all exposed ports (-P) on every interface")
     if exposed:
