@@ -83,7 +83,7 @@ lint: venv-dev ## Lint (ruff), formatting of the bottom layer (ruff format) and 
 	@$(PY) -m ruff --version >/dev/null 2>&1 && $(PY) -m mypy --version >/dev/null 2>&1 || \
 		$(PY) -m pip install -q --disable-pip-version-check $(LINT_TOOLS)
 	@$(PY) -m ruff check .
-	@$(PY) -m ruff format --check dockerkit tests/dockerkit/test_loopback_proxy.py
+	@$(PY) -m ruff format --check dockerkit tests/dockerkit/test_loopback_proxy.py tests/course/test_layers.py
 	@$(PY) -m mypy
 
 test-deps: ## What only the tests need: Debian's chromium for the browser test

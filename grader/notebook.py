@@ -19,11 +19,14 @@ import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from grader import reporters, workspace as workspaces
+from grader.display import headless
 from grader.errors import CannotGrade
 from grader.grading import grade
 from grader.options import GradingOptions
+from grader.registry import FixedNames
 from grader.results import ExerciseReport
 
 _IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git", ".venv"}
@@ -97,43 +100,33 @@ def try_script(exercise_id: str, workspace: str | os.PathLike | None = None) -> 
     """Run the workspace's run.sh as the grader does, show what it created, then remove it all.
 
     Nothing is left behind, so a grading that follows finds the fixed names free."""
-    from grader.engine import Engine
-    from grader.exercises._common import ScriptContext
-    from grader.grading import prepare_environment
-    from grader.lock import grading_lock
-    from grader.registry import get
-    from grader.runner import GradingSession
+    from grader.grading import open_grading
 
-    exercise = get(exercise_id)
-    folder = _workspace(workspace)
-    options = GradingOptions.from_env()
     with contextlib.redirect_stderr(sys.stdout):
         try:
-            engine = Engine.connect()
-            environment = prepare_environment(exercise, engine, options)
-            with grading_lock(options.lock_timeout, announce=print), \
-                    GradingSession(engine, options, f"try-{exercise_id}") as session:
-                session.claim(exercise.fixed_names)
-                ctx = ScriptContext(session, folder, environment)
+            # the grading's own assembly (lock, session, claim, context: run.sh runs once); no checks
+            with open_grading(exercise_id, _workspace(workspace), GradingOptions.from_env(),
+                              announce=print) as grading:
+                ctx = grading.context
                 print(f"$ IMAGE={ctx.variables['IMAGE']} PORT={ctx.port} MODELS_DIR=... bash run.sh")
                 print(ctx.first_run.output.rstrip() or "(no output)")
                 print(ctx.first_run.describe().splitlines()[0])
-                print(_describe_created(engine, exercise.fixed_names))
+                print(_describe_created(grading.session.client, grading.exercise.fixed_names))
             print("(removed again, so that the grading finds the names free)")
         except CannotGrade as exc:
             print(exc.line)
 
 
-def _describe_created(engine, names) -> str:
+def _describe_created(client: Any, names: FixedNames) -> str:
     import docker.errors
 
     lines = []
     for name in names.networks:
-        found = [n for n in engine.client.networks.list(names=[name]) if n.name == name]
+        found = [n for n in client.networks.list(names=[name]) if n.name == name]
         lines.append(f"network {name}: " + (f"driver {found[0].attrs['Driver']}" if found else "not created"))
     for name in names.containers:
         try:
-            c = engine.client.containers.get(name)
+            c = client.containers.get(name)
         except docker.errors.NotFound:
             lines.append(f"container {name}: not created")
             continue
@@ -149,11 +142,6 @@ def _describe_created(engine, names) -> str:
     return "\n".join(lines)
 
 
-def _headless() -> bool:
-    from course.widgets import headless  # one rule for every widget of the course
-    return headless()
-
-
 def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
     """A "Check my work" button; prints the table instead where no widget can be shown."""
     def run() -> None:
@@ -165,7 +153,7 @@ def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
                 return
         print(reporters.render_table(report))
 
-    if _headless():
+    if headless():  # one rule for every widget of the course
         run()
         return None
     import ipywidgets as widgets

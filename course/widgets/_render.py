@@ -1,31 +1,13 @@
-"""Where the course renders: a widget where a Jupyter front end can show one, text elsewhere."""
-
+"""Where the course renders: a widget where a Jupyter front end can show one, text elsewhere
+(the rule is the grader's, so that "Check my work" and the lesson widgets agree)."""
 
 from __future__ import annotations
 
 import html
-import os
 from typing import Iterable, Sequence
 
+from grader.display import headless as headless
 
-
-def headless() -> bool:
-    """True where no front end can render a widget: then helpers print text instead."""
-    forced = os.environ.get("COURSE_WIDGETS", "").strip().lower()
-    if forced in ("plain", "text", "off", "0"):
-        return True
-    if forced in ("on", "widgets", "1"):
-        return False
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return True
-    shell = get_ipython()
-    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
-        return True
-    # A Jupyter server names the session of every kernel it starts; kernels run by
-    # nbclient (nbconvert, nbgrader, our tests) have no one to draw a widget.
-    return "JPY_SESSION_NAME" not in os.environ
 
 
 def _display(widget) -> None:

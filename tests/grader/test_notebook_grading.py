@@ -66,3 +66,27 @@ def test_student_version_of_the_starter_earns_nothing_and_says_why(tmp_path, mon
     builds = next(c for c in nb.cells if is_grade(c) and c.metadata.nbgrader["grade_id"] == "check_builds")
     printed = "".join(o.get("text", "") for o in builds.outputs)
     assert "builds: failed, 0/2 points" in printed and "placeholder is still there" in printed
+
+
+def test_try_script_shows_what_run_sh_made_and_leaves_nothing(tmp_path, service_image, docker_client,
+                                                             monkeypatch, capsys):
+    """Does "Try run.sh" run the reference run.sh as the grader does, show what it created, and
+    leave no container, network, volume or image behind (and no engine connection open)?"""
+    from grader.notebook import try_script
+    from grader.runner import GradingSession
+    from tests.helpers import new_since, snapshot
+
+    monkeypatch.setenv("GENAI_SERVICE_IMAGE", service_image)
+    sessions: list[str] = []
+    enter = GradingSession.__enter__
+    monkeypatch.setattr(GradingSession, "__enter__", lambda self: sessions.append(self.id) or enter(self))
+    workspace = materialize("02-storage", tmp_path / "ws", with_solution=True)
+    before = snapshot(docker_client)
+    try_script("02-storage", workspace)
+    out = capsys.readouterr().out
+    assert "bash run.sh" in out and "run.sh exited 0" in out, out
+    assert "container genai-storage: running" in out and "/data (volume genai-data" in out, out
+    assert "(removed again" in out
+    assert len(sessions) == 1
+    assert new_since(docker_client, before, ("org.genai-course.session", sessions[0])) == [], \
+        "try_script left something behind"
