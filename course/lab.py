@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from dockerkit.http import http
 from dockerkit.net import free_port as free_port
+from dockerkit.process import kill_group
 from dockerkit.wait import WaitFailed, poll
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,13 +99,8 @@ class LabServer:
                            f"{self.start_timeout:.0f} s") from None
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        if self.proc is not None:
+            kill_group(self.proc, grace=15)  # time for jupyter to shut its kernels down
 
     def __enter__(self) -> LabServer:
         return self.start()

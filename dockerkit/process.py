@@ -33,16 +33,16 @@ class Finished:
         return self.errors.decode("utf-8", errors="replace")
 
 
-def kill_group(proc: subprocess.Popen[Any]) -> None:
+def kill_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
     """Stop a child started in its own session and everything in its process group (TERM, then
-    KILL), also after the child itself exited: what it started in the background stays in the
-    group and must not outlive it."""
+    KILL after `grace` seconds), also after the child itself exited: what it started in the
+    background stays in the group and must not outlive it."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             break  # the group is empty
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5.0)
         while time.monotonic() < deadline:
             proc.poll()  # reap the leader so that it does not hold the group as a zombie
             try:

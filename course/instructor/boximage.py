@@ -19,6 +19,8 @@ from pathlib import Path
 
 from course.instructor import settings
 from course.instructor.errors import BoxImageError
+from dockerkit.labels import CACHE_LABEL
+from dockerkit.process import run_bounded
 
 PLUGINS = ("docker-compose", "docker-buildx")
 CA_BUNDLE_DEFAULT = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -92,14 +94,14 @@ def ensure_image(announce=print) -> str:
     announce(f"building the grading box image {tag} (a few minutes, once)")
     with tempfile.TemporaryDirectory(prefix="grading-box-") as tmp:
         context = stage(Path(tmp))
-        cmd = ["docker", "build", "--progress=plain", "-t", tag, str(context)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
-                                  env={**os.environ, "DOCKER_BUILDKIT": "1"})
-        except subprocess.TimeoutExpired:
-            raise BoxImageError(f"building {tag} took more than {BUILD_TIMEOUT:.0f} s") from None
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
+        # kept between runs on purpose: its cache label says so (leftover checks forgive it)
+        cmd = ["docker", "build", "--progress=plain", "--label", f"{CACHE_LABEL}=grading-box", "-t", tag,
+               str(context)]
+        done = run_bounded(cmd, timeout=BUILD_TIMEOUT, env={**os.environ, "DOCKER_BUILDKIT": "1"})
+    if done.timed_out:
+        raise BoxImageError(f"building {tag} took more than {BUILD_TIMEOUT:.0f} s")
+    if done.returncode != 0:
+        tail = "\n".join(done.text.splitlines()[-25:])
         raise BoxImageError(f"building {tag} failed:\n{tail}")
     _remove_stale(tag)
     return tag

@@ -16,6 +16,7 @@ from grader import registry
 from grader.results import Status
 from grader.workspace import materialize, overlay
 from tests.grader.conftest import FIXTURES as FIXTURE_DIR, assert_fails_exactly, leftovers, table
+from tests.helpers import snapshot
 
 pytestmark = pytest.mark.docker
 EXERCISE = "02-storage"
@@ -67,6 +68,7 @@ def test_sigterm_during_grading_cleans_up(tmp_path, service_image, docker_client
     """Does SIGTERM in the middle of run.sh stop the grading at once, exit 2, and remove what it made?"""
     workspace = materialize(EXERCISE, tmp_path / "ws", with_solution=True)
     overlay(FIXTURE_DIR / EXERCISE / "broken-script-hangs", workspace)
+    before = snapshot(docker_client)
     proc = subprocess.Popen([sys.executable, "-m", "grader", "check", EXERCISE, "--workspace", str(workspace)],
                             env={**os.environ, "GENAI_SERVICE_IMAGE": service_image,
                                  "GENAI_GRADER_SCRIPT_TIMEOUT": "120"},
@@ -85,7 +87,7 @@ def test_sigterm_during_grading_cleans_up(tmp_path, service_image, docker_client
     assert time.monotonic() - stopped_at < 20
     assert proc.returncode == 2, (out, err)
     assert "interrupted" in err and out == ""
-    assert leftovers(docker_client, session, EXERCISE) == []
+    assert leftovers(docker_client, session, EXERCISE, before) == []
 
 
 def test_every_check_has_a_fixture():

@@ -16,6 +16,7 @@ from grader.options import MANAGED_LABEL
 from grader.results import Status
 from tests.grader.conftest import assert_fails_exactly, table
 from tests.grader.grading_kit import grader_for
+from tests.helpers import new_since, snapshot
 
 pytestmark = pytest.mark.docker
 EXERCISE = "05-compose"
@@ -127,6 +128,7 @@ def test_sigterm_while_the_stack_starts_removes_the_project(tmp_path, docker_cli
 
     before = projects()
     workspace = workspace_for(EXERCISE, tmp_path / "ws")
+    everything = snapshot(docker_client)
     proc = subprocess.Popen([sys.executable, "-m", "grader", "check", EXERCISE, "--workspace", str(workspace)],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -147,3 +149,4 @@ def test_sigterm_while_the_stack_starts_removes_the_project(tmp_path, docker_cli
     assert not docker_client.networks.list(filters=label) and not docker_client.volumes.list(filters=label)
     session = {"label": f"org.genai-course.session={project.removeprefix('genai-grade-')}"}
     assert not docker_client.images.list(filters=session)
+    assert new_since(docker_client, everything, ("org.genai-course.session", project.removeprefix("genai-grade-"))) == []

@@ -66,6 +66,7 @@ def test_everything_is_removed_after_an_exception(engine, docker_client, tmp_pat
     script.write_text(f"set -e\ndocker -l error volume create genai-test-vol-{tag} >/dev/null\n"
                       f"docker network create genai-test-net-{tag} >/dev/null\n"
                       f"docker container create --name genai-test-ctr-{tag} python:3.11-slim true >/dev/null\n")
+    before = snapshot(docker_client)
     with pytest.raises(RuntimeError, match="boom"):
         with GradingSession(engine, GradingOptions(script_timeout=60)) as session:
             session.run("python:3.11-slim", command=["sleep", "60"])
@@ -85,6 +86,7 @@ def test_everything_is_removed_after_an_exception(engine, docker_client, tmp_pat
                          (docker_client.containers.get, "ctr")):
         with pytest.raises(docker.errors.NotFound):
             getter(f"genai-test-{name}-{tag}")
+    assert new_since(docker_client, before, ("org.genai-course.session", session.id)) == []
 
 
 @pytest.mark.docker

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from course.instructor import boximage, settings
+from tests.helpers import new_since, snapshot
 
 BOX_LABEL = f"{settings.COMPONENT_LABEL}=grading-box"
 
@@ -27,7 +28,10 @@ def box_resources(client) -> dict[str, set[str]]:
 def no_box_left_behind(docker_client):
     """Fails the test if a box's container, network or volume outlives it."""
     before = box_resources(docker_client)
+    everything = snapshot(docker_client)
     yield
     after = box_resources(docker_client)
     left = {kind: sorted(after[kind] - before[kind]) for kind in after if after[kind] - before[kind]}
     assert not left, f"grading boxes left resources behind: {left}"
+    # and nothing unlabelled either (an anonymous volume, an untagged image): all kinds, before/after
+    assert new_since(docker_client, everything) == [], "a box left unlabelled resources behind"
