@@ -58,3 +58,17 @@ def test_instructor_lab_keeps_the_instructor_tools():
     """Does `make lab-instructor` start the lab with --instructor, and `make lab` without?"""
     assert "-m course.lab --instructor" in make_dry_run("lab-instructor")
     assert "--instructor" not in make_dry_run("lab")
+
+
+def test_environment_yml_installs_the_learners_locks():
+    """Does environment.yml's pip section install the locks `make venv` installs (course and
+    export, hash-checked, torch from PyTorch's CPU index) and not the dev lock?"""
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_lines = next(d["pip"] for d in spec["dependencies"] if isinstance(d, dict))
+    locks = [line.split()[1] for line in pip_lines if line.startswith("-r ")]
+    assert locks == ["requirements/course.txt", "requirements/export.txt"]
+    assert all((ROOT / lock).read_text().count("--hash=sha256:") > 100 for lock in locks)
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip_lines
+    assert not [line for line in pip_lines if "dev.txt" in line or line.startswith("-e")]
