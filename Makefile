@@ -77,11 +77,7 @@ grade: venv engine images model exercises ## Grade every exercise, or one with E
 test: venv-dev lint engine images model exercises test-deps ## The whole test suite, lint included (provisions everything it needs)
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-LINT_TOOLS := ruff==0.16.9 mypy==2.4.0 types-PyYAML types-requests
 lint: venv-dev ## Lint (ruff), formatting of the bottom layer (ruff format) and types (mypy)
-	@# requirements/dev.in lists the tools; until its lock carries them, install the same pins here
-	@$(PY) -m ruff --version >/dev/null 2>&1 && $(PY) -m mypy --version >/dev/null 2>&1 || \
-		$(PY) -m pip install -q --disable-pip-version-check $(LINT_TOOLS)
 	@$(PY) -m ruff check .
 	@$(PY) -m ruff format --check dockerkit tests/dockerkit/test_loopback_proxy.py tests/course/test_layers.py
 	@$(PY) -m mypy
