@@ -44,6 +44,7 @@ ROUND_SECONDS = float(os.environ.get("BENCH_ROUND_SECONDS", "10"))
 ENGINE_SECONDS = float(os.environ.get("BENCH_ENGINE_SECONDS", "4"))
 PARITY_MIN_COSINE = 0.999
 DONE_RATIO, GOAL_RATIO, GOAL_SHARE_OF_LIMIT = 1.5, 2.0, 0.75
+ROUND_LOADS: list[float] = []  # the 1-minute load average as each round starts
 PAIRS = {"int8": ("ours, int8", "infinity, ONNX int8"), "fp32": ("ours, fp32", "infinity, ONNX fp32")}
 
 
@@ -164,11 +165,13 @@ class Measured:
 def measure(servers: list[Server], sentences: list[str]) -> dict[str, Measured]:
     """Interleaved rounds, so the shared machine's background load falls on every server alike."""
     results = {s.label: Measured() for s in servers}
+    ROUND_LOADS.clear()
     requests = {s.label: [s.request(t) for t in sentences] for s in servers}
     for server in servers:  # warm-up: allocators, thread pools, the peers' first-batch compilation
         run_load(server.port, requests[server.label], clients=4, seconds=2.0)
     for number in range(ROUNDS):
-        print(f"bench: round {number + 1}/{ROUNDS}, load average {os.getloadavg()[0]:.2f}", file=sys.stderr,
+        ROUND_LOADS.append(os.getloadavg()[0])
+        print(f"bench: round {number + 1}/{ROUNDS}, load average {ROUND_LOADS[-1]:.2f}", file=sys.stderr,
               flush=True)
         for server in servers:
             before = cpu_seconds(server.process.pid)
@@ -278,7 +281,8 @@ def run() -> list[dict]:
                  row(f"{label}: server CPU per request", statistics.median(m.cpu_ms), "ms")]
         if m.errors():
             rows.append(row(f"{label}: failed or wrong answers", m.errors(), "requests", "0", False))
-    text = [f"Load average {rows[0]['value']:.2f} before, {load_after:.2f} after; {threads} CPUs; "
+    text = [f"Load average {rows[0]['value']:.2f} before, {load_after:.2f} after "
+            f"(as each round started: {' / '.join(f'{x:.2f}' for x in ROUND_LOADS)}); {threads} CPUs; "
             f"{CLIENTS} clients, {ROUNDS} interleaved rounds of {ROUND_SECONDS:.0f} s.\n",
             markdown(["server", "req/s (median)", "per round", "p50", "p95", "server CPU / request",
                       "alone vs batched (min cosine)", "errors"], table)]
