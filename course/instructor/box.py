@@ -1,13 +1,16 @@
 """One grading box: a disposable rootless Docker-in-Docker container in which one
 submission (one student, one exercise) is executed and graded.
 
-The box owns what it creates on the instructor's engine -- the container, its
-own bridge network and the volume of its inner engine, all labelled
+The box owns what it creates on the instructor's engine -- the container and its
+own bridge network, both labelled
 `org.genai-course.managed=true` and `org.genai-course.session=<uuid>` -- and
 removes them when it closes, also after a timeout, an exception or Ctrl-C.
 What a submission builds or runs lives in the box's inner engine and goes with
 the box. Work inside the box runs as its unprivileged user `grader`; only
-read-only bind mounts of the host reach it (the exported model).
+read-only bind mounts of the host reach it (the exported model). Its root
+filesystem is read-only and every place it can write (the inner engine's data,
+its home, /tmp, /var/tmp, /run) is a tmpfs with a size: the disk budget
+(BoxLimits.disk) holds, and nothing a submission writes reaches the host's disk.
 
 Usage:
     with GradingBox(client, image, name="alice-01-first-image") as box:
@@ -119,6 +122,19 @@ def _tar_tree(source: Path, owner: int, mode_mask: int, skipped: list[str],
     return buffer.getvalue()
 
 
+def box_tmpfs(limits: settings.BoxLimits) -> dict[str, str]:
+    """Every place a box can write, each a tmpfs with a size: the inner engine's data gets the
+    disk budget, the box's own folders a quarter of it each (at least 64 MB)."""
+    disk = limits.disk_bytes
+    share = max(disk // 4, 64 << 20)
+    user = "uid=1000,gid=1000"
+    return {"/home/grader": f"size={share},{user},mode=0755",
+            ENGINE_DATA: f"size={disk},{user},mode=0700",
+            "/tmp": f"size={share},mode=1777", "/var/tmp": f"size={share},mode=1777",
+            "/run": f"size={64 << 20},mode=0755",
+            COURSE_DIR: f"size={max(share, 256 << 20)},mode=0755"}
+
+
 class GradingBox:
     """A started box; use as a context manager so that it is always removed."""
 
@@ -136,9 +152,7 @@ class GradingBox:
                        settings.COMPONENT_LABEL: "grading-box"}
         self.container_id: str | None = None
         self.network_name = f"{self.name}-net"
-        self.volume_name = f"{self.name}-engine"
         self._network = None
-        self._volume = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> GradingBox:
@@ -155,8 +169,7 @@ class GradingBox:
     def start(self) -> None:
         # Its own bridge: boxes of different students cannot reach each other.
         self._network = self.client.networks.create(self.network_name, driver="bridge", labels=self.labels)
-        self._volume = self.client.volumes.create(self.volume_name, labels=self.labels)
-        binds = {self.volume_name: {"bind": ENGINE_DATA, "mode": "rw"}}
+        binds = {}
         if self.models_dir is not None:
             binds[str(self.models_dir)] = {"bind": f"{COURSE_DIR}/models/{self.models_dir.name}", "mode": "ro"}
         api = self.client.api
@@ -172,6 +185,10 @@ class GradingBox:
             memswap_limit=self.limits.memory,
             nano_cpus=int(self.limits.cpus * 1e9),
             pids_limit=self.limits.pids,
+            # The disk budget: the root filesystem is read-only and every place the box can
+            # write is a tmpfs with a size, so nothing a submission writes reaches the host's disk.
+            read_only=True,
+            tmpfs=box_tmpfs(self.limits),
         )
         # The inner engine mounts a fresh /proc for its containers, which the kernel
         # refuses while paths of the box's /proc are masked (`--security-opt systempaths=unconfined`).
@@ -184,6 +201,10 @@ class GradingBox:
         self.container_id = created["Id"]
         api.start(self.container_id)
         self._wait_for_engine()
+        # The mount points of the engine's tmpfs were created by root inside the home tmpfs;
+        # give them back to the box user (a trusted step, before any submission code runs).
+        self._root(["chown", "1000:1000", "/home/grader/.local", "/home/grader/.local/share"])
+        self._root(["install", "-d", "-o", "1000", "-g", "1000", "-m", "0755", WORK_DIR])
 
     def _wait_for_engine(self) -> None:
         deadline = time.monotonic() + self.limits.start_timeout
@@ -208,8 +229,7 @@ class GradingBox:
         """Remove the container, the inner engine's volume and the network; never raises
         (what still cannot be removed after a few tries is left to `make clean`, by label)."""
         container, self.container_id = self.container_id, None
-        steps = [lambda: self.client.volumes.get(self.volume_name).remove(force=True),
-                 lambda: self.client.networks.get(self.network_name).remove()]
+        steps = [lambda: self.client.networks.get(self.network_name).remove()]
         if container:
             steps.insert(0, lambda: self.client.api.remove_container(container, force=True, v=True))
         for step in steps:
@@ -257,8 +277,7 @@ class GradingBox:
         skipped: list[str] = []
         data = _tar_tree(Path(source), 0 if read_only else owner, 0o755, skipped, exclude)
         self._mkdir(dest, 0 if read_only else owner)
-        if not self.client.api.put_archive(self.container_id, dest, data):
-            raise BoxError(f"could not copy {source} into {self.name}:{dest}")
+        self._untar(data, dest, source)
         return skipped
 
     def put_file(self, source: Path, dest_dir: str, *, owner: int = 1000, read_only: bool = False) -> None:
@@ -271,13 +290,42 @@ class GradingBox:
             with open(source, "rb") as fh:
                 tar.addfile(info, fh)
         self._mkdir(dest_dir, 0 if read_only else owner)
-        if not self.client.api.put_archive(self.container_id, dest_dir, buffer.getvalue()):
-            raise BoxError(f"could not copy {source} into {self.name}:{dest_dir}")
+        self._untar(buffer.getvalue(), dest_dir, source)
 
     def _id(self) -> str:
         if not self.container_id:
             raise BoxError(f"{self.name} is not running")
         return self.container_id
+
+    def _untar(self, data: bytes, dest: str, source: Path) -> None:
+        # `docker cp` (put_archive) writes below the box's tmpfs mounts, not into them: the
+        # archive is unpacked inside the box instead, by its root, from a tar we built.
+        done = run_bounded(["docker", "exec", "-i", "-u", "0", self._id(), "tar", "-x", "-p", "-C", dest],
+                           stdin=data, timeout=300, split=True)
+        if done.returncode != 0:
+            raise BoxError(f"could not copy {source} into {self.name}:{dest}: {done.error_text.strip()}")
+
+    def _root(self, cmd: Sequence[str]) -> str:
+        done = run_bounded(["docker", "exec", "-u", "0", self._id(), *cmd], timeout=30, split=True)
+        if done.returncode != 0:
+            raise BoxError(f"{' '.join(cmd)} failed in {self.name}: {done.error_text.strip()}")
+        return done.output.decode(errors="replace")
+
+    def disk_full(self) -> list[str]:
+        """The box's tmpfs mounts that are (nearly) full: what a submission wrote past its disk
+        budget failed there. Empty when the box is gone or nothing is full."""
+        if not self.container_id:
+            return []
+        done = run_bounded(["docker", "exec", "-u", "0", self.container_id, "df", "-B1", "--output=target,used,size",
+                            *box_tmpfs(self.limits)], timeout=30, split=True)
+        full = []
+        for line in done.output.decode(errors="replace").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit() and int(parts[2]) > 0:
+                target, used, size = parts[0], int(parts[1]), int(parts[2])
+                if size - used < max(size // 100, 1 << 20):
+                    full.append(f"{target} ({used >> 20} MB of {size >> 20} MB)")
+        return full
 
     def _mkdir(self, path: str, owner: int) -> None:
         # As the box's root, from the host: a trusted step before any submission code runs.

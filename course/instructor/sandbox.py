@@ -115,6 +115,15 @@ def _not_submitted(rel: str) -> bool:
     return name.endswith(".ipynb") or name in (".ipynb_checkpoints", "__pycache__")
 
 
+def disk_note(box: GradingBox) -> str | None:
+    """One clear line when the submission filled the box's disk budget, else None."""
+    full = box.disk_full()
+    if not full:
+        return None
+    return (f"the submission filled its grading box's disk budget (GENAI_BOX_DISK={box.limits.disk}): "
+            f"{', '.join(full)} full; what it wrote past that failed with 'No space left on device'")
+
+
 def _decode(stdout: bytes, what: str) -> dict[str, Any]:
     try:
         document = json.loads(stdout.decode())
@@ -152,11 +161,12 @@ def execute_notebook(notebook_json: str, submission: Submission, *, client=None,
                               "--workdir", submission.box_workspace, "--cell-timeout", str(limits.cell_timeout)],
                              stdin=notebook_json.encode(), workdir=COURSE_DIR, env=env,
                              timeout=limits.notebook_timeout)
+            full = disk_note(box)
             document = _decode(result.stdout, f"executing {submission.exercise} for {submission.student}")
             if not isinstance(document.get("notebook"), str):
                 raise UntrustedOutput("the box returned no notebook")
-            return ExecutedNotebook(document["notebook"], document.get("problem"), result.duration_s,
-                                    tuple(submission.skipped))
+            problem = "; ".join(p for p in (document.get("problem"), full) if p) or None
+            return ExecutedNotebook(document["notebook"], problem, result.duration_s, tuple(submission.skipped))
     finally:
         if own_client:
             client.close()
@@ -169,6 +179,7 @@ class TrustedGrade:
     report: dict[str, Any] | None
     error: str | None
     duration_s: float
+    notes: tuple[str, ...] = ()     # e.g. the submission filled its box's disk budget
 
     def points(self, check_id: str) -> float | None:
         if not self.report:
@@ -197,13 +208,17 @@ def trusted_grade(submission: Submission, *, client=None, limits: settings.BoxLi
             result = box.run([BOX_PYTHON, "-m", "course.instructor.inbox", "grade", submission.exercise,
                               "--workspace", submission.box_workspace],
                              workdir=COURSE_DIR, env=box_env(needs), timeout=limits.grading_timeout)
+            full = disk_note(box)
+        if full:  # past its budget, a submission fails its own grading, whatever it printed
+            return TrustedGrade(None, full, time.monotonic() - start, (full,))
+        notes: tuple[str, ...] = ()
         document = _decode(result.stdout, f"grading {submission.exercise} for {submission.student}")
         if "cannot_grade" in document:
-            return TrustedGrade(None, f"cannot grade: {document['cannot_grade']}", time.monotonic() - start)
+            return TrustedGrade(None, f"cannot grade: {document['cannot_grade']}", time.monotonic() - start, notes)
         report = document.get("report")
         if not isinstance(report, dict) or report.get("exercise") != submission.exercise:
             raise UntrustedOutput("the grader's report is not a report of this exercise")
-        return TrustedGrade(report, None, time.monotonic() - start)
+        return TrustedGrade(report, None, time.monotonic() - start, notes)
     except Exception as exc:  # fail closed: the caller gives no points for what it cannot verify
         return TrustedGrade(None, f"{type(exc).__name__}: {exc}", time.monotonic() - start)
     finally:

@@ -8,6 +8,7 @@ slow classroom machine can allow more and the tests can allow less.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from grader.options import positive_number
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COURSE_ID = "genai-docker"
-SOURCE_DIRECTORY = "exercises"
+LEARNER_DIRECTORY = "exercises"  # the learner's notebooks and starters (no solution)
+SOURCE_DIRECTORY = "source"  # nbgrader's source, generated from them and solutions/ (course/instructor/source.py)
 # nbgrader's generated folders, relative to the repository (all git-ignored).
 GENERATED = {"release": "release", "submitted": "submitted", "autograded": "autograded",
              "feedback": "feedback"}
@@ -67,6 +69,11 @@ class BoxLimits:
     notebook_timeout: float = 2400.0  # a whole notebook
     grading_timeout: float = 1800.0  # one trusted `python -m grader check`
     egress: str = "public"           # public | open | none (see images/grading-box/box-init.sh)
+    # Everything a box can write lives on size-limited tmpfs mounts (its root filesystem is
+    # read-only): the inner engine's data gets `disk`, the work folder, /tmp, /var/tmp and /run
+    # the smaller WORK_SHARE of it. tmpfs pages count toward the box's memory, so `disk` must
+    # stay below `memory`; what a submission writes past it fails with "No space left on device".
+    disk: str = "4g"
     images: tuple[str, ...] = field(default=("python:3.11-slim",))
 
     @classmethod
@@ -80,7 +87,34 @@ class BoxLimits:
             notebook_timeout=positive_number("GENAI_NOTEBOOK_TIMEOUT", cls.notebook_timeout),
             grading_timeout=positive_number("GENAI_GRADING_TIMEOUT", cls.grading_timeout),
             egress=os.environ.get("GENAI_BOX_EGRESS") or cls.egress,
+            disk=os.environ.get("GENAI_BOX_DISK") or cls.disk,
         )
         if limits.egress not in ("public", "open", "none"):
             raise ValueError(f"GENAI_BOX_EGRESS={limits.egress!r}: use public, open or none")
-        return replace(limits, **overrides)
+        limits = replace(limits, **overrides)
+        if not os.environ.get("GENAI_BOX_DISK") and "disk" not in overrides:
+            # the default, sized for the largest exercise, within what a smaller box can hold
+            limits = replace(limits, disk=str(min(size_bytes(cls.disk), size_bytes(limits.memory) * 2 // 3)))
+        if size_bytes(limits.disk) >= size_bytes(limits.memory):
+            raise ValueError(f"GENAI_BOX_DISK={limits.disk} must be smaller than GENAI_BOX_MEMORY={limits.memory}: "
+                             "a box's disk is memory (tmpfs) and counts toward its memory limit")
+        return limits
+
+    @property
+    def disk_bytes(self) -> int:
+        return size_bytes(self.disk)
+
+    @property
+    def memory_bytes(self) -> int:
+        return size_bytes(self.memory)
+
+
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def size_bytes(text: str) -> int:
+    """Docker's size notation (512m, 6g, 1.5g, 1048576) in bytes."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([bkmgt]?)b?\s*", str(text).lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a size (use e.g. 512m or 4g)")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
