@@ -81,7 +81,7 @@ class Engine:
 
     def build(self, context: Path, *, tag: str, labels: Mapping[str, str], timeout: float,
               dockerfile: Path | None = None, no_cache: bool = False,
-              build_args: Mapping[str, str] | None = None) -> BuildResult:
+              build_args: Mapping[str, str] | None = None, target: str | None = None) -> BuildResult:
         """`docker build` with BuildKit, plain progress kept as the log, bounded in time."""
         with tempfile.TemporaryDirectory(prefix="genai-grader-build-") as tmp:
             iidfile = Path(tmp) / "iid"
@@ -92,6 +92,8 @@ class Engine:
                 cmd += ["-f", str(dockerfile)]
             for key, value in (build_args or {}).items():
                 cmd += ["--build-arg", f"{key}={value}"]
+            if target is not None:
+                cmd += ["--target", target]
             if no_cache:
                 cmd.append("--no-cache")
             cmd.append(str(context))

@@ -147,10 +147,10 @@ class GradingSession:
 
     # -- builds ----------------------------------------------------------------------------
     def build(self, context: Path, *, dockerfile: Path | None = None, no_cache: bool | None = None,
-              build_args: Mapping[str, str] | None = None) -> BuildResult:
+              build_args: Mapping[str, str] | None = None, target: str | None = None) -> BuildResult:
         tag = self.image_tag(str(next(self._counter)))
         return self.engine.build(context, tag=tag, labels=self.labels, timeout=self.options.build_timeout,
-                                 dockerfile=dockerfile, build_args=build_args,
+                                 dockerfile=dockerfile, build_args=build_args, target=target,
                                  no_cache=self.options.no_cache if no_cache is None else no_cache)
 
     def image_tag(self, what: str) -> str:

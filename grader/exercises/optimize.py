@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from grader.exercises._service_user import ServiceUserContext, check_non_root
 from grader.exercises._images import ImageAnalysis, analyse, megabytes, size_budget
 from grader.exercises._service import Endpoint, check_reference_embeddings
 from grader.registry import Exercise, fail, passed, register
-from grader.wait import container_logs
+from grader.wait import container_logs, container_state
+from dockerkit.wait import WaitFailed, poll
 
 exercise = register(Exercise("06-optimize"))
 
@@ -32,6 +34,22 @@ APP_PORT = 8000
 CODE_FILE = "app/main.py"
 DEFAULT_MODEL_DIR = "/models"
 FORBIDDEN = ("torch", "transformers")
+DEV_TARGET = "development"
+DEV_REQUIREMENTS = "requirements-dev.txt"
+RELOADER_STARTED = "Started reloader process"
+
+# Runs in an image: which of these distributions are installed (name -> version or None)?
+DISTRIBUTIONS_PROBE = r"""
+import json, sys
+from importlib import metadata
+found = {}
+for name in json.loads(sys.argv[1]):
+    try:
+        found[name] = metadata.version(name)
+    except metadata.PackageNotFoundError:
+        found[name] = None
+print(json.dumps(found))
+"""
 
 # Runs in the image: can the heavy training-side libraries be imported?
 IMPORT_PROBE = r"""
@@ -78,17 +96,17 @@ class OptimizeContext(ServiceUserContext):
     def analysis(self) -> ImageAnalysis:
         return analyse(self.client, self.image.id, self.parsed)
 
-    @property
-    def client(self):
-        return self.session.client
-
     @memoized
     def imports(self) -> dict:
         """Which of torch and transformers import in the image (its own python, its own PATH)."""
+        return self.python_probe(self.image.id, IMPORT_PROBE, "the imports")
+
+    def python_probe(self, image_id: str, script: str, what: str, *args: str) -> dict:
+        """Run `script` with the image's own python (and PATH); its last line of output, as JSON."""
         last = ""
         for python in ("python3", "python"):
             try:
-                container = self.session.run(self.image.id, entrypoint=[python, "-c", IMPORT_PROBE], command=[],
+                container = self.session.run(image_id, entrypoint=[python, "-c", script, *args], command=[],
                                              network_disabled=True)
             except docker.errors.APIError as exc:  # no such executable in the image
                 last = str(exc.explanation or exc)
@@ -97,14 +115,27 @@ class OptimizeContext(ServiceUserContext):
                 try:
                     status = container.wait(timeout=self.options.start_timeout)
                 except Exception:
-                    fail(f"the import probe did not finish within {self.options.start_timeout:.0f} s")
+                    fail(f"the probe of {what} did not finish within {self.options.start_timeout:.0f} s")
                 output = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
                 if status.get("StatusCode") == 0 and output:
                     return json.loads(output.splitlines()[-1])
                 last = container_logs(container)
             finally:
                 container.remove(force=True)
-        fail(f"python could not run in the image to try the imports: {last[-300:]}")
+        fail(f"python could not run in the image to try {what}: {last[-300:]}")
+
+    @memoized
+    def dev_requirements(self) -> list[str]:
+        """The distribution names that requirements-dev.txt pins (the service's dev tools)."""
+        path = self.workspace / DEV_REQUIREMENTS
+        if not path.is_file():
+            fail(f"there is no {DEV_REQUIREMENTS} in the workspace: it lists the dev tools the development "
+                 f"target adds")
+        names = [re.split(r"[\s\[<>=!~;@]", line.strip(), maxsplit=1)[0]
+                 for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith(("#", "-"))]
+        if not names:
+            fail(f"{DEV_REQUIREMENTS} names no package")
+        return names
 
 
 exercise.context(OptimizeContext)
@@ -219,6 +250,79 @@ def check_dockerignore(ctx: OptimizeContext):
              f".dockerignore to keep them out of the context", reached=reached, files=[p for p, _ in found])
     return passed(f"with {', '.join(names)} planted in the build context, none of them reached the image",
                   planted=sorted(planted))
+
+
+def _command(attrs: dict) -> list[str]:
+    config = attrs.get("Config") or {}
+    return list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+
+
+@exercise.check("dev_target", points=1,
+                summary="`--target development` builds an image with the dev tools of requirements-dev.txt whose "
+                        "uvicorn reloads; the default target has neither",
+                hint="Add a stage `FROM ... AS development` that installs requirements-dev.txt (watchfiles: what "
+                     "`uvicorn --reload` watches with) and runs uvicorn with --reload, and keep the production stage "
+                     "last: the last stage is what a plain `docker build` makes.",
+                section="6. Multi-stage builds", requires=("builds",))
+def check_dev_target(ctx: OptimizeContext):
+    tools = ctx.dev_requirements
+    stage = ctx.parsed.stage_named(DEV_TARGET)
+    if stage is None:
+        fail(f"no stage is named {DEV_TARGET} (FROM ... AS {DEV_TARGET}), so `docker build --target {DEV_TARGET}` "
+             f"has nothing to build; stages: {', '.join(s.label for s in ctx.parsed.stages)}")
+    if ctx.parsed.final_stage.index == stage.index:
+        fail(f"the {DEV_TARGET} stage is the last one, so a plain `docker build` ships the dev tools; expected "
+             f"production last (the default target)")
+    build = ctx.session.build(ctx.workspace, dockerfile=ctx.workspace / ctx.dockerfile_name, target=DEV_TARGET,
+                              no_cache=False)
+    if not build.ok:
+        fail(f"`docker build --target {DEV_TARGET}` failed:\n{build.failure_summary()}")
+    dev_command = _command(ctx.client.images.get(build.image_id).attrs)
+    evidence: dict[str, Any] = {"dev_command": dev_command, "dev_tools": tools}
+    if "uvicorn" not in " ".join(dev_command) or "--reload" not in dev_command:
+        fail(f"the {DEV_TARGET} image runs {dev_command or 'nothing'}; expected uvicorn with --reload", **evidence)
+    in_dev = ctx.python_probe(build.image_id, DISTRIBUTIONS_PROBE, "the dev tools", json.dumps(tools))
+    missing = [name for name in tools if not in_dev.get(name)]
+    if missing:
+        fail(f"{', '.join(missing)} (from {DEV_REQUIREMENTS}) is not installed in the {DEV_TARGET} image; expected "
+             f"every dev tool there", **evidence)
+    in_default = ctx.python_probe(ctx.image.id, DISTRIBUTIONS_PROBE, "the dev tools", json.dumps(tools))
+    shipped = [f"{name} {version}" for name, version in in_default.items() if version]
+    default_command = _command(ctx.image.attrs)
+    if shipped or "--reload" in default_command:
+        found = [f"{', '.join(shipped)} installed"] if shipped else []
+        found += ["a reloading command"] if "--reload" in default_command else []
+        fail(f"the default target ({ctx.parsed.final_stage.label}) has {' and '.join(found)}; expected the "
+             f"production image without dev tools or reload", shipped=shipped, default_command=default_command,
+             **evidence)
+    reloader = _reloader_line(ctx, build.image_id)
+    return passed(f"`--target {DEV_TARGET}` builds; it has {', '.join(f'{n} {in_dev[n]}' for n in tools)} and "
+                  f"its uvicorn reloads (\"{reloader}\"); the default target has neither", reloader=reloader,
+                  **evidence)
+
+
+def _reloader_line(ctx: OptimizeContext, image_id: str) -> str:
+    """Start the development image as it is (no model: the reloader starts before the app loads)
+    and wait for uvicorn's line that names what it watches with."""
+    container = ctx.session.run(image_id, network_disabled=True)
+    try:
+        def started() -> str | None:
+            logs = container.logs(stdout=True, stderr=True).decode(errors="replace")
+            return next((line.strip() for line in logs.splitlines() if RELOADER_STARTED in line), None)
+
+        def exited() -> str | None:
+            if container_state(container).get("Running") or started():  # its last words may be the line
+                return None
+            return f"it exited:\n{container_logs(container)}"
+
+        try:
+            return poll(started, timeout=ctx.options.start_timeout, what=f"the {DEV_TARGET} container's reloader",
+                        stopped=exited)
+        except WaitFailed as failed:
+            fail(f"{failed.message}; expected uvicorn to log \"{RELOADER_STARTED} ...\"",
+                 logs=container_logs(container))
+    finally:
+        container.remove(force=True)
 
 
 exercise.check("non_root", points=1,

@@ -16,11 +16,12 @@ EXERCISE = "06-optimize"
 
 FIXTURES = [
     ("builds-fails-late", "builds", "late failure planted by the fixture"),
-    ("multi_stage-single-stage", "multi_stage", "the Dockerfile has a single stage"),
+    ("multi_stage-build-stage-unused", "multi_stage", "copies nothing from an earlier stage"),
     ("no_torch-stub-package", "no_torch", "torch imports in the image (/opt/venv/lib/python3"),
     ("size_budget-ballast", "size_budget", "expected at most 280 MB over the base"),
     ("cache_friendly-code-before-install", "cache_friendly", "ran again"),
     ("dockerignore-pycache-kept", "dockerignore", "__pycache__/ planted in the build context reached the image"),
+    ("dev_target-tools-in-production", "dev_target", "(production) has watchfiles"),
     ("non_root-no-user", "non_root", "the image's user is not set, so root"),
     ("model_external-baked-weights", "model_external", "/opt/model/model.onnx (2.0 MB"),
     ("embeds_correctly-cls-pooling", "embeds_correctly", "has cosine"),
@@ -43,13 +44,17 @@ def test_solution_scores_full_marks_and_shows_its_layers(grade06):
     assert layers == sorted(layers, key=lambda layer: layer["size_mb"], reverse=True)
     assert size.evidence["added_mb"] <= 280
     assert report.check("embeds_correctly").evidence["sentences"] == 24
+    dev = report.check("dev_target")
+    assert "--reload" in dev.evidence["dev_command"] and "using WatchFiles" in dev.evidence["reloader"], dev.message
 
 
 def test_starter_loses_points_with_sensible_messages(grade06):
     """Does the working single-stage starter keep the points it earns and lose the others, each said why?"""
     report = grade06(solution=False)
     failed = {c.id for c in report.checks if c.status is Status.FAILED}
-    assert failed == {"multi_stage", "dockerignore", "non_root"}, table(report)
+    assert failed == {"multi_stage", "dockerignore", "non_root", "dev_target"}, table(report)
+    assert "the Dockerfile has a single stage" in report.check("multi_stage").message
+    assert "no stage is named development" in report.check("dev_target").message
     assert ".env" in report.check("dockerignore").message and "COPY . ." in report.check("dockerignore").message
     assert report.score == 7
 
