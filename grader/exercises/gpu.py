@@ -35,10 +35,6 @@ HOST_DEPENDENT = frozenset({"cuda_provider"})
 class GpuContext(DockerfileContext):
     dockerfile_name = "Dockerfile.gpu"
 
-    @property
-    def client(self):
-        return self.session.client
-
     @memoized
     def gpu_services(self) -> dict[str, Any]:
         """The services of compose.yaml + compose.gpu.yaml as compose merges them (the GPU file alone
