@@ -90,10 +90,14 @@ class ExerciseContext:
 
     def __init__(self, session: GradingSession, workspace: Path, environment: Any) -> None:
         self.session = session
-        self.client = session.client
         self.workspace = workspace
         self.environment = environment
         self.options = session.options
+
+    @property
+    def client(self) -> Any:
+        """docker-py, through the session (a context never holds a client of its own)."""
+        return self.session.client
 
 
 class DockerfileContext(ExerciseContext):

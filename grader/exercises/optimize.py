@@ -281,7 +281,7 @@ def check_dev_target(ctx: OptimizeContext):
     evidence: dict[str, Any] = {"dev_command": dev_command, "dev_tools": tools}
     if "uvicorn" not in " ".join(dev_command) or "--reload" not in dev_command:
         fail(f"the {DEV_TARGET} image runs {dev_command or 'nothing'}; expected uvicorn with --reload", **evidence)
-    in_dev = ctx.python_probe(build.image_id, DISTRIBUTIONS_PROBE, "the dev tools", json.dumps(tools))
+    in_dev = ctx.python_probe(build.built_id, DISTRIBUTIONS_PROBE, "the dev tools", json.dumps(tools))
     missing = [name for name in tools if not in_dev.get(name)]
     if missing:
         fail(f"{', '.join(missing)} (from {DEV_REQUIREMENTS}) is not installed in the {DEV_TARGET} image; expected "
@@ -295,7 +295,7 @@ def check_dev_target(ctx: OptimizeContext):
         fail(f"the default target ({ctx.parsed.final_stage.label}) has {' and '.join(found)}; expected the "
              f"production image without dev tools or reload", shipped=shipped, default_command=default_command,
              **evidence)
-    reloader = _reloader_line(ctx, build.image_id)
+    reloader = _reloader_line(ctx, build.built_id)
     return passed(f"`--target {DEV_TARGET}` builds; it has {', '.join(f'{n} {in_dev[n]}' for n in tools)} and "
                   f"its uvicorn reloads (\"{reloader}\"); the default target has neither", reloader=reloader,
                   **evidence)
