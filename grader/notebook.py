@@ -8,6 +8,9 @@
   the workspace changes (the notebook itself aside).
 - `check_my_work(exercise)`: a "Check my work" button that grades afresh and shows
   the table; where no front end can draw a widget it prints the table instead.
+- `show_file(exercise, name)`: shows a deliverable as it is saved now, with a link
+  that opens it in JupyterLab's editor. No function here writes a learner's file:
+  learners write in the editor, and the grader grades what they saved.
 
 The workspace is the notebook's folder, the kernel's working directory.
 """
@@ -88,6 +91,38 @@ def check_points(exercise_id: str, check_id: str, workspace: str | os.PathLike |
     result = report.check(check_id)
     print(reporters.render_for_cell(result))
     return float(result.points)
+
+
+def show_file(exercise_id: str, name: str, workspace: str | os.PathLike | None = None) -> None:
+    """Show the deliverable `name` as it is saved now (read-only) and a link that opens it in the editor."""
+    import html
+
+    from grader.registry import get
+
+    if name not in get(exercise_id).deliverables:
+        raise ValueError(f"{name} is not a file {exercise_id} grades")
+    path = _workspace(workspace) / name
+    try:
+        text = path.read_text()
+        lines = len(text.splitlines())
+        state = f"{name}, as saved now ({lines} line{'' if lines == 1 else 's'}):"
+    except FileNotFoundError:
+        text, state = "", f"{name} does not exist yet: create it in the editor, in this folder."
+    except (OSError, UnicodeDecodeError) as exc:
+        text, state = "", f"{name} cannot be read: {exc}"
+    advice = "Edit it in JupyterLab's editor and save it; Check my work grades the saved file."
+    body_text = text if not text or text.endswith("\n") else text + "\n"
+    plain = f"{state}\n{body_text}{advice}"
+    if headless():
+        print(plain)
+        return
+    from IPython.display import display
+
+    link = f'<a href="{html.escape(name, quote=True)}">Open {html.escape(name)} in the editor</a>'
+    body = f"<pre style='max-height:24em;overflow:auto'>{html.escape(text)}</pre>" if text else ""
+    display({"text/plain": plain,
+             "text/html": f"<p><b>{link}</b> &mdash; {html.escape(state)}</p>{body}<p>{html.escape(advice)}</p>"},
+            raw=True)
 
 
 def show_checks(exercise_id: str) -> None:

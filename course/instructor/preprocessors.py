@@ -1,7 +1,5 @@
 """nbgrader preprocessors of the course (configured in nbgrader_config.py).
 
-- WritefileStarter (generate_assignment): a `%%writefile FILE` solution cell is
-  released holding the starter FILE, so that running it unchanged changes nothing.
 - BoxExecute (autograde): executes the notebook in a grading box instead of on
   the instructor's machine, and brings back only the cells' outputs.
 - TrustedCrossCheck (autograde, after SaveAutoGrades): compares every autograded
@@ -14,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
-import re
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,39 +24,19 @@ from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, Execute, NbGraderPreprocessor
 
-from course.instructor import sandbox, settings
+from course.instructor import jobs, sandbox, settings
 from course.instructor.errors import BoxTimeout, UntrustedOutput
 
-WRITEFILE = re.compile(r"^%%writefile\s+(?:(?:-a|--append)\s+)?(?P<file>\S+)\s*$")
 CHECK_PREFIX = "check_"  # an autograded cell's grade_id is check_<check id>
 TRUSTED_REPORT = "trusted-grade.json"
 _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
-
-
-def writefile_target(cell: NotebookNode) -> str | None:
-    """The file a `%%writefile` solution cell writes, else None."""
-    if cell.cell_type != "code" or not utils.is_solution(cell):
-        return None
-    match = WRITEFILE.match(cell.source.split("\n", 1)[0])
-    return match.group("file") if match else None
-
-
-class WritefileStarter(NbGraderPreprocessor):
-    """Release a `%%writefile FILE` solution cell with the starter FILE as its body."""
-
-    def preprocess_cell(self, cell, resources, index):
-        target = writefile_target(cell)
-        if target:
-            starter = Path(resources["metadata"]["path"]) / target
-            if starter.is_file():
-                cell.source = cell.source.split("\n", 1)[0] + "\n" + starter.read_text().rstrip("\n")
-        return cell, resources
 
 
 # -- autograde --------------------------------------------------------------------------------
 # The trusted grading started by BoxExecute travels to TrustedCrossCheck in the notebook's own
 # `resources` (one dict per notebook through the autograde chain), under this key.
 TRUSTED_KEY = "course_trusted_grade"
+JOB_KEY = "course_grading_job"  # the grading job whose stored result was used (make autograde)
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="trusted-grade")  # gradings at once
 
 
@@ -70,16 +48,9 @@ def _limits(cell_timeout: int | None) -> settings.BoxLimits:
 
 
 def runnable_copy(nb: NotebookNode) -> NotebookNode:
-    """The notebook as the box runs it: `%%writefile` solution cells do not run.
-
-    The submitted files are what counts, as "Check my work" graded them: an
-    unchanged released cell would otherwise overwrite a file edited in the editor."""
-    runnable = copy.deepcopy(nb)
-    for cell in runnable.cells:
-        target = writefile_target(cell)
-        if target:
-            cell.source = f"# not run at autograde: the submitted {target} is graded"
-    return runnable
+    """The notebook as the box runs it: a copy (no cell of it writes a deliverable; the submitted
+    files are what counts, as "Check my work" graded them)."""
+    return copy.deepcopy(nb)
 
 
 def merge_outputs(nb: NotebookNode, sent: NotebookNode, executed: NotebookNode) -> NotebookNode:
@@ -97,11 +68,6 @@ def merge_outputs(nb: NotebookNode, sent: NotebookNode, executed: NotebookNode) 
             raise UntrustedOutput("a cell's outputs are not notebook outputs")
         original.outputs = [nbformat.from_dict(o) for o in outputs]
         original.execution_count = got.get("execution_count")
-        target = writefile_target(original)
-        if target:
-            original.outputs = [nbformat.v4.new_output(
-                "stream", name="stdout",
-                text=f"(not run at autograde: the submitted {target} is graded, as Check my work grades it)\n")]
         if utils.is_grade(original):
             refuse_unverified(original)
     nbformat.validate(nb)
@@ -174,6 +140,8 @@ class BoxExecute(Execute):
         meta = resources["nbgrader"]
         student, exercise = meta["student"], meta["assignment"]
         folder = Path(resources["metadata"]["path"])
+        if os.environ.get(jobs.PHASE_ENV):
+            return self._from_job(nb, resources, student, exercise, folder)
         limits = _limits(self.timeout)
         needs = sandbox.exercise_needs(exercise, announce=self.log.info)
         if self.cross_check:
@@ -197,6 +165,40 @@ class BoxExecute(Execute):
             # The submission's doing (it ran too long, or sent back something else than
             # outputs): it earns nothing. Anything else is the machine's fault and stops
             # the autograde of this submission loudly instead of giving it 0.
+            self.log.error("%s/%s: the notebook could not be executed: %s", student, exercise, exc)
+            mark_not_executed(nb, str(exc).splitlines()[0])
+        return nb, resources
+
+
+    def _from_job(self, nb, resources, student: str, exercise: str, folder: Path):
+        """`make autograde`: the plan pass writes this submission's job and stops it; the grade
+        pass merges the job's stored result (no box starts here, no submission code runs)."""
+        runnable = runnable_copy(nb)
+        notebook_json = nbformat.writes(runnable)
+        if os.environ[jobs.PHASE_ENV] == "plan":
+            key = jobs.plan(notebook_json, folder, student, exercise)
+            raise jobs.Planned(f"{student}/{exercise}: planned as grading job {key}")
+        key = jobs.job_key(notebook_json, folder, exercise)
+        result = jobs.load_result(key)
+        if result is None:
+            raise jobs.JobMissing(f"{student}/{exercise}: grading job {key} has no result: the grading machinery "
+                                  "failed (not the learner's fault); run `make autograde` again")
+        resources[JOB_KEY] = {"key": key, "grader_version": result.get("grader_version"),
+                              "phases": result.get("phases")}
+        done: Future[sandbox.TrustedGrade] = Future()
+        done.set_result(jobs.trusted_from(result))
+        resources[TRUSTED_KEY] = done
+        executed = result["executed"]
+        try:
+            if "error" in executed:
+                raise UntrustedOutput(executed["error"])
+            merge_outputs(nb, runnable, nbformat.reads(executed["notebook_json"], as_version=4))
+            if executed.get("problem"):
+                self.log.warning("%s/%s: %s", student, exercise, executed["problem"])
+            if executed.get("skipped"):
+                self.log.warning("%s/%s: left out of the box (links or special files): %s",
+                                 student, exercise, ", ".join(executed["skipped"]))
+        except (UntrustedOutput, nbformat.ValidationError, json.JSONDecodeError) as exc:
             self.log.error("%s/%s: the notebook could not be executed: %s", student, exercise, exc)
             mark_not_executed(nb, str(exc).splitlines()[0])
         return nb, resources
@@ -244,7 +246,8 @@ class TrustedCrossCheck(NbGraderPreprocessor):
         lowered = [v for v in verdicts if v["action"] != "kept"]
         (folder / self.report_name).write_text(json.dumps({
             "student": student, "exercise": exercise, "trusted_error": trusted.error,
-            "trusted_duration_s": round(trusted.duration_s, 1),
+            "trusted_duration_s": round(trusted.duration_s, 1), "trusted_notes": list(trusted.notes),
+            "job": resources.pop(JOB_KEY, None),
             "report": trusted.report, "cells": verdicts}, indent=2))
         for v in lowered:
             self.log.warning("%s/%s %s: notebook %s, trusted %s -> %s (%s)", student, exercise, v["grade_id"],

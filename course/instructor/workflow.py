@@ -10,14 +10,16 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from course.instructor import boximage, settings
+from course.instructor import boximage, jobs, settings
 from course.instructor.errors import InstructorError
 from course.instructor.preprocessors import TRUSTED_REPORT
 
@@ -51,10 +53,11 @@ def assignments(only: str | None = None) -> list[str]:
 
 
 def nbgrader(*args: str, exercise: str = "", check: bool = True,
-             echo: Callable[[str], None] | None = None) -> StepResult:
+             echo: Callable[[str], None] | None = None, extra_env: dict[str, str] | None = None) -> StepResult:
     cmd = (sys.executable, "-m", "nbgrader", *args)
     # nbgrader runs `alembic` (gradebook migrations) from PATH: this environment's first.
-    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           **(extra_env or {})}
     proc = subprocess.run(cmd, cwd=settings.REPO_ROOT, capture_output=True, text=True, env=env)
     output = proc.stdout + proc.stderr
     if echo:
@@ -74,7 +77,10 @@ def release(only: str | None = None, echo=None) -> list[StepResult]:
         from grader import workspace
 
         workspace.sync()  # the service files some exercises build on (git-ignored copies)
+    from course.instructor import source
+
     for ex in assignments(only):
+        source.generate(ex)  # nbgrader's source: the learner notebook + the reference solutions
         results.append(nbgrader("generate_assignment", ex, "--force", exercise=ex, echo=echo))
         results.append(nbgrader("release_assignment", ex, "--force", exercise=ex, echo=echo))
     return results
@@ -129,17 +135,44 @@ def _has(step: str, exercise: str) -> bool:
     return any((settings.course_root() / settings.GENERATED[step]).glob(f"*/{exercise}"))
 
 
-def autograde(only: str | None = None, force: bool = False, echo=None) -> list[StepResult]:
+def autograde(only: str | None = None, force: bool = False, echo=None, boxes: int | None = None,
+              progress: Callable[[str], None] | None = print) -> list[StepResult]:
+    """Plan, run the grading jobs with bounded concurrency, then let nbgrader consume the results
+    (course/instructor/jobs.py). nbgrader's log goes to `echo`, the jobs' progress to `progress`."""
     boximage.ensure_image(echo or print)
-    results = []
+    todo = []
     for ex in assignments(only):
-        if not _has("submitted", ex):
-            if echo:
-                echo(f"autograde: nothing collected for {ex}; skipped")
-            continue
-        args = ["autograde", ex] + (["--force"] if force else [])
-        results.append(nbgrader(*args, exercise=ex, echo=echo))
-    return results
+        if _has("submitted", ex):
+            todo.append(ex)
+        elif echo:
+            echo(f"autograde: nothing collected for {ex}; skipped")
+    if not todo:
+        return []
+    run = uuid.uuid4().hex
+    flags = ["--force"] if force else []
+    try:
+        for ex in todo:
+            planning = nbgrader("autograde", ex, *flags, exercise=ex, check=False,
+                                extra_env={jobs.PHASE_ENV: "plan", jobs.RUN_ENV: run})
+            # The plan pass stops every submission on purpose (jobs.Planned); nothing else may fail.
+            failed = planning.output.count("There was an error processing assignment: ")
+            stopped = planning.output.count("jobs.Planned: ")
+            if failed > stopped or (planning.returncode != 0 and not stopped):
+                tail = "\n".join(planning.output.splitlines()[-15:])
+                raise StepFailed(f"planning the grading jobs of {ex} failed (exit {planning.returncode}):\n{tail}")
+        runner = jobs.JobRunner(boxes or jobs.boxes_in_flight(), echo=progress)
+        states = runner.run(jobs.planned(run))
+        if progress and states:
+            progress("grading jobs: seconds from queued to each phase")
+            for line in jobs.phase_table(states):
+                progress(line)
+        results = []
+        for ex in todo:
+            results.append(nbgrader("autograde", ex, *flags, exercise=ex, echo=echo,
+                                    extra_env={jobs.PHASE_ENV: "grade"}))
+        return results
+    finally:
+        shutil.rmtree(jobs.store_root() / "runs" / run, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -6,21 +6,17 @@ from __future__ import annotations
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 from nbgrader.utils import determine_grade, is_grade
 
-from grader.options import REPO_ROOT
 from grader.workspace import materialize
+from tests.grader.notebook_versions import instructor, released
 
 pytestmark = pytest.mark.docker
 
 
 def execute(exercise_id: str, workspace, student: bool) -> nbformat.NotebookNode:
     """Execute in `workspace`; the kernel inherits this process's environment (set with monkeypatch)."""
-    nb = nbformat.read(REPO_ROOT / "exercises" / exercise_id / f"{exercise_id}.ipynb", as_version=4)
-    if student:
-        nb, _ = ClearSolutions().preprocess(nb, {})
-        nb, _ = ClearHiddenTests().preprocess(nb, {})
+    nb = released(exercise_id) if student else instructor(exercise_id)
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
                    resources={"metadata": {"path": str(workspace)}}).execute()
     return nb
@@ -46,11 +42,12 @@ def grades(nb) -> dict[str, tuple[float, float]]:
 
 @pytest.mark.parametrize("exercise_id", ["01-first-image", "02-storage"])
 def test_instructor_version_earns_full_marks(tmp_path, exercise_id, request, monkeypatch):
-    """Run top to bottom on the reference answer: does every autograded cell earn all its points?"""
+    """Run the instructor's version top to bottom on the reference files (no cell writes them): does
+    every autograded cell earn all its points?"""
     monkeypatch.setenv("COURSE_WIDGETS", "plain")
     if exercise_id != "01-first-image":
         monkeypatch.setenv("GENAI_SERVICE_IMAGE", request.getfixturevalue("service_image"))
-    nb = execute(exercise_id, materialize(exercise_id, tmp_path / "ws"), student=False)
+    nb = execute(exercise_id, materialize(exercise_id, tmp_path / "ws", with_solution=True), student=False)
     earned = grades(nb)
     assert earned and all(score == top for score, top in earned.values()), earned
     for cell in nb.cells:
@@ -59,13 +56,14 @@ def test_instructor_version_earns_full_marks(tmp_path, exercise_id, request, mon
 
 
 def test_student_version_of_the_starter_earns_nothing_and_says_why(tmp_path, monkeypatch):
+    """Does the released notebook, run over the untouched starter, leave it as it is and earn nothing?"""
     monkeypatch.setenv("COURSE_WIDGETS", "plain")
     nb = execute("01-first-image", materialize("01-first-image", tmp_path / "ws"), student=True)
     earned = grades(nb)
     assert all(score == 0 for score, _ in earned.values()), earned
     builds = next(c for c in nb.cells if is_grade(c) and c.metadata.nbgrader["grade_id"] == "check_builds")
     printed = "".join(o.get("text", "") for o in builds.outputs)
-    assert "builds: failed, 0/2 points" in printed and "placeholder is still there" in printed
+    assert "builds: failed, 0/2 points" in printed and "holds no instructions yet" in printed  # the starter, untouched
 
 
 def test_try_script_shows_what_run_sh_made_and_leaves_nothing(tmp_path, service_image, docker_client,

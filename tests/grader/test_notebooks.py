@@ -63,28 +63,44 @@ def test_one_autograded_cell_per_check_worth_its_points(exercise_id):
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
-def test_solution_regions_match_the_reference_solution(exercise_id):
-    """Is what the notebook's solution cell writes exactly the file in solutions/<id>/?"""
+def test_lab_notebook_holds_no_solution_and_writes_no_file(exercise_id):
+    """Does the notebook `make lab` opens hold no solution region, no hidden test and no %%writefile,
+    and show each deliverable (read-only, with a link to the editor) instead?"""
     nb = load(exercise_id)
-    written = {}
-    for cell in nb.cells:
-        m = re.match(r"%%writefile (\S+)\n### BEGIN SOLUTION\n(.*)### END SOLUTION\s*$", cell.source, re.S)
+    text = "\n".join(c.source for c in nb.cells)
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "forget()" not in text
+    assert "%%writefile" not in text and "open(" not in text
+    shown = re.findall(rf'show_file\("{exercise_id}", "([^"]+)"\)', text)
+    assert sorted(shown) == sorted(registry.get(exercise_id).deliverables)
+    for name in registry.get(exercise_id).deliverables:
+        reference = (REPO_ROOT / "solutions" / exercise_id / name).read_text()
+        assert reference.strip().splitlines()[-1] not in text
+
+
+@pytest.mark.parametrize("exercise_id", EXERCISES)
+def test_generated_source_quotes_the_reference_solution(exercise_id):
+    """Does the nbgrader source generated at release quote exactly the files in solutions/<id>/?"""
+    from tests.grader.notebook_versions import instructor
+    quoted = {}
+    for cell in instructor(exercise_id).cells:
+        m = re.search(r'show_file\("[\w-]+", "([^"]+)"\)\n### BEGIN SOLUTION\n#[^\n]*\n(.*)### END SOLUTION',
+                      cell.source, re.S)
         if m:
-            written[m.group(1)] = m.group(2)
-    exercise = registry.get(exercise_id)
-    assert set(written) == set(exercise.deliverables)
-    for name, text in written.items():
-        assert text == (REPO_ROOT / "solutions" / exercise_id / name).read_text()
+            assert cell.metadata.nbgrader["solution"] is True
+            quoted[m.group(1)] = "".join(line[2:] + "\n" for line in m.group(2).splitlines())
+    assert set(quoted) == set(registry.get(exercise_id).deliverables)
+    for name, text in quoted.items():
+        reference = (REPO_ROOT / "solutions" / exercise_id / name).read_text()
+        assert text.rstrip("\n") == reference.rstrip("\n")
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_student_version_keeps_no_solution_and_no_hidden_test(exercise_id):
-    """Does nbgrader's own preprocessing strip the solution and hidden tests and keep the graded calls?"""
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-    nb = load(exercise_id)
-    nb, _ = ClearSolutions().preprocess(nb, {})
-    nb, _ = ClearHiddenTests().preprocess(nb, {})
-    text = "\n".join(c.source for c in nb.cells)
+    """Does nbgrader's own preprocessing of the generated source strip the solution and hidden tests
+    and keep the graded calls?"""
+    from tests.grader.notebook_versions import instructor, released
+    assert "forget()" in "\n".join(c.source for c in instructor(exercise_id).cells)
+    text = "\n".join(c.source for c in released(exercise_id).cells)
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "forget()" not in text
     reference = (REPO_ROOT / "solutions" / exercise_id / registry.get(exercise_id).deliverables[0]).read_text()
     assert reference.strip().splitlines()[-1] not in text

@@ -1,5 +1,6 @@
-"""Exercise notebooks 05-08: valid nbgrader source form, one graded cell per counted check, and
-solution regions that are the service's own files (their one source, grader.workspace.SOLUTION_FILES)."""
+"""Exercise notebooks 05-08: valid nbgrader metadata, one graded cell per counted check, no solution in
+what `make lab` opens, and a generated nbgrader source whose solution regions quote the service's own
+files (their one source, grader.workspace.SOLUTION_FILES)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 from grader import registry
 from grader.exercises.gpu import HOST_DEPENDENT
 from grader.workspace import solution_dir, solution_sources, starter_dir
-from tests.grader.notebook_solutions import EXERCISES, notebook_path, regions
+from tests.grader.notebook_versions import instructor, notebook_path, released
+
+EXERCISES = ("05-compose", "06-optimize", "07-gpu", "08-capstone")
 
 CALL = re.compile(r'check_points\("([\w-]+)", "(\w+)"\)')
 
@@ -70,22 +73,26 @@ def test_one_graded_cell_per_counted_check(exercise_id):
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
-def test_solution_regions_are_the_service_files(exercise_id):
-    """Is what each solution cell writes exactly the service's file it stands for? (If not, run
-    `.venv/bin/python -m tests.grader.notebook_solutions`.)"""
-    written = regions(load(exercise_id))
+def test_generated_source_quotes_the_service_files(exercise_id):
+    """Does the nbgrader source generated at release quote, for each deliverable, exactly the service's
+    file it stands for, while the notebook `make lab` opens holds none of it?"""
+    quoted = {}
+    for cell in instructor(exercise_id).cells:
+        m = re.search(r'show_file\("[\w-]+", "([^"]+)"\)\n### BEGIN SOLUTION\n#[^\n]*\n(.*)### END SOLUTION',
+                      cell.source, re.S)
+        if m:
+            quoted[m.group(1)] = "".join(line[2:] + "\n" for line in m.group(2).splitlines())
     sources = solution_sources(exercise_id)
-    assert set(written) == set(registry.get(exercise_id).deliverables) == set(sources)
-    for name, text in written.items():
-        assert text == sources[name].read_text(), f"{name}: run python -m tests.grader.notebook_solutions"
+    assert set(quoted) == set(registry.get(exercise_id).deliverables) == set(sources)
+    for name, text in quoted.items():
+        assert text.rstrip("\n") == sources[name].read_text().rstrip("\n")
+    lab_text = "\n".join(c.source for c in load(exercise_id).cells)
+    assert "BEGIN SOLUTION" not in lab_text and "%%writefile" not in lab_text and "forget()" not in lab_text
 
 
 @pytest.mark.parametrize("exercise_id", EXERCISES)
 def test_student_version_keeps_no_solution_and_no_hidden_test(exercise_id):
-    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
-    nb, _ = ClearSolutions().preprocess(load(exercise_id), {})
-    nb, _ = ClearHiddenTests().preprocess(nb, {})
-    text = "\n".join(c.source for c in nb.cells)
+    text = "\n".join(c.source for c in released(exercise_id).cells)
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "forget()" not in text
     for source in solution_sources(exercise_id).values():
         distinctive = max(source.read_text().splitlines(), key=len)
@@ -107,7 +114,7 @@ def test_starter_and_solution_pointer(exercise_id):
 
 @pytest.mark.docker
 def test_gpu_notebook_earns_every_counted_point(tmp_path, monkeypatch, docker_client):
-    """Run 07's instructor version top to bottom in a starter workspace: do the graded cells earn all
+    """Run 07's instructor version top to bottom on the reference files: do the graded cells earn all
     their points, on stdout only, and does the GPU cell report without being graded?"""
     from nbclient import NotebookClient
     from nbgrader.utils import determine_grade, is_grade
@@ -117,10 +124,10 @@ def test_gpu_notebook_earns_every_counted_point(tmp_path, monkeypatch, docker_cl
     monkeypatch.setenv("COURSE_WIDGETS", "plain")
     try_tag = "genai-course/exercise-07:try-cpu"
     existed = bool(docker_client.images.list(name=try_tag))
-    nb = load("07-gpu")
+    nb = instructor("07-gpu")
     try:
         NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=False,
-                       resources={"metadata": {"path": str(materialize("07-gpu", tmp_path / "ws"))}}).execute()
+                       resources={"metadata": {"path": str(materialize("07-gpu", tmp_path / "ws", with_solution=True))}}).execute()
     finally:
         if not existed and docker_client.images.list(name=try_tag):
             docker_client.images.remove(try_tag)

@@ -266,3 +266,21 @@ def test_a_hostile_submission_reaches_nothing(classroom):
 def test_no_docker_resource_is_left_behind(classroom):
     """Are all the boxes' containers, networks and volumes gone after the whole class?"""
     assert classroom.boxes_left == {"containers": set(), "networks": set(), "volumes": set()}
+
+
+def test_release_comes_from_the_generated_source(classroom):
+    """Is the released notebook made from the source generated at release (the learner notebook with the
+    reference quoted in solution regions and the hidden tests), and does it keep neither?"""
+    from course.instructor.source import RELEASED_STUB
+
+    for exercise in EXERCISES:
+        learner = (classroom.course / "exercises" / exercise / f"{exercise}.ipynb").read_text()
+        source = (classroom.course / "source" / exercise / f"{exercise}.ipynb").read_text()
+        released = (classroom.exchange / settings.COURSE_ID / "outbound" / exercise / f"{exercise}.ipynb").read_text()
+        assert "BEGIN SOLUTION" not in learner and "BEGIN HIDDEN TESTS" not in learner
+        assert "BEGIN SOLUTION" in source and "BEGIN HIDDEN TESTS" in source
+        assert "BEGIN SOLUTION" not in released and "forget()" not in released and RELEASED_STUB in released
+        for name in ("Dockerfile", "run.sh"):
+            reference = solution_dir(exercise) / name
+            if reference.is_file():
+                assert reference.read_text().splitlines()[-1] not in released

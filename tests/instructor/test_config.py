@@ -8,7 +8,8 @@ import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
 from course.instructor import settings
-from course.instructor.preprocessors import BoxExecute, HideHiddenTests, TrustedCrossCheck, WritefileStarter
+from course.instructor.preprocessors import BoxExecute, HideHiddenTests, TrustedCrossCheck
+from course.instructor.source import RELEASED_STUB
 from course.manifest import load as load_course
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,13 +22,13 @@ def load_config(monkeypatch, **env):
 
 
 def test_course_and_folders(monkeypatch):
-    """Does the config name the course, the repository as root and exercises/ as the source?"""
+    """Does the config name the course, the repository as root and the generated source/ as the source?"""
     monkeypatch.delenv("GENAI_COURSE_ROOT", raising=False)
     monkeypatch.delenv("GENAI_EXCHANGE", raising=False)
     c = load_config(monkeypatch)
     assert c.CourseDirectory.course_id == "genai-docker"
     assert Path(c.CourseDirectory.root) == ROOT
-    assert c.CourseDirectory.source_directory == "exercises"
+    assert c.CourseDirectory.source_directory == "source"
     for step in ("release", "submitted", "autograded", "feedback"):
         assert getattr(c.CourseDirectory, f"{step}_directory") == step
     assert c.CourseDirectory.db_url == f"sqlite:///{ROOT / 'gradebook.db'}"
@@ -37,7 +38,7 @@ def test_course_and_folders(monkeypatch):
 def test_generated_folders_are_ignored_by_git():
     """Are nbgrader's generated folders, gradebook and exports kept out of git?"""
     ignored = (ROOT / ".gitignore").read_text().splitlines()
-    for entry in ("release/", "submitted/", "autograded/", "feedback/", "exchange/", "gradebook.db",
+    for entry in ("/source/", "release/", "submitted/", "autograded/", "feedback/", "exchange/", "gradebook.db",
                   "grades.csv", "grades-by-check.csv"):
         assert entry in ignored
 
@@ -77,9 +78,10 @@ def test_preprocessor_chains(monkeypatch):
     assert names.index("SaveAutoGrades") < names.index("TrustedCrossCheck") < names.index("AssignLatePenalties")
     assert "Execute" not in names  # never on the instructor's machine
     generate = [p.__name__ for p in c.GenerateAssignment.preprocessors]
-    assert generate.index("ClearSolutions") < generate.index("WritefileStarter") < generate.index("ComputeChecksums")
+    assert generate.index("ClearSolutions") < generate.index("ComputeChecksums")
     assert generate.index("ComputeChecksums") < generate.index("SaveCells") < generate.index("ClearHiddenTests")
-    assert WritefileStarter in c.GenerateAssignment.preprocessors
+    assert c.ClearSolutions.code_stub == {"python": RELEASED_STUB}  # a released show cell runs harmlessly
+    assert c.CourseDirectory.source_directory == "source"  # generated at release, never exercises/
     assert HideHiddenTests in c.GenerateFeedback.preprocessors
     assert TrustedCrossCheck in autograde
 

@@ -21,9 +21,8 @@ def grade_cell(source: str, grade_id: str, points: float = 2.0):
         "schema_version": 3, "solution": False}})
 
 
-def writefile_cell(body: str, target: str = "Dockerfile"):
-    return new_code_cell(f"%%writefile {target}\n{body}", metadata={"nbgrader": {
-        "grade": False, "grade_id": f"write_{target}", "locked": False, "schema_version": 3, "solution": True}})
+def show_cell():
+    return new_code_cell('from grader.notebook import show_file\nshow_file("01-first-image", "Dockerfile")')
 
 
 # -- nbgrader's scoring: the form the grader's cells must take -----------------------------------
@@ -43,42 +42,18 @@ def test_anything_on_stderr_scores_zero():
     assert determine_grade(cell) == (0, 2.0)
 
 
-# -- generate_assignment ---------------------------------------------------------------------------
-def test_writefile_cell_is_released_with_the_starter(tmp_path):
-    """Is a %%writefile solution cell released holding the starter file, so running it changes nothing?"""
-    (tmp_path / "Dockerfile").write_text("# TODO: write me\n")
-    cell = writefile_cell("# YOUR CODE HERE\nraise NotImplementedError()")
-    out, _ = pp.WritefileStarter().preprocess_cell(cell, {"metadata": {"path": str(tmp_path)}}, 0)
-    assert out.source == "%%writefile Dockerfile\n# TODO: write me"
-
-
-def test_other_cells_are_left_alone(tmp_path):
-    """Are cells that are not %%writefile solution cells released as they are?"""
-    (tmp_path / "Dockerfile").write_text("x")
-    plain = new_code_cell("%%writefile Dockerfile\nFROM x")  # not a solution cell
-    solution = new_code_cell("print(1)", metadata={"nbgrader": {"solution": True, "grade": False,
-                                                                  "grade_id": "s", "locked": False}})
-    for cell in (plain, solution):
-        before = cell.source
-        pp.WritefileStarter().preprocess_cell(cell, {"metadata": {"path": str(tmp_path)}}, 0)
-        assert cell.source == before
-    assert pp.writefile_target(writefile_cell("x", "run.sh")) == "run.sh"
-    assert pp.writefile_target(new_markdown_cell("%%writefile x")) is None
-
-
 # -- autograde: what runs in the box and what comes back -----------------------------------------
 def sample_notebook():
-    return new_notebook(cells=[new_markdown_cell("# Exercise"), writefile_cell("FROM python:3.11-slim"),
+    return new_notebook(cells=[new_markdown_cell("# Exercise"), show_cell(),
                                new_code_cell("print('hi')"), grade_cell("check_points(...)", "check_builds")])
 
 
-def test_writefile_cells_do_not_run_at_autograde():
-    """Does the box get the notebook without its %%writefile solution cells (the submitted file counts)?"""
+def test_the_box_runs_the_notebook_as_it_is():
+    """Does the box get the notebook's cells unchanged (no cell writes a deliverable), the original untouched?"""
     nb = sample_notebook()
     runnable = pp.runnable_copy(nb)
-    assert runnable.cells[1].source.startswith("# not run at autograde")
-    assert nb.cells[1].source.startswith("%%writefile Dockerfile")  # the original is untouched
-    assert runnable.cells[2].source == nb.cells[2].source
+    assert [c.source for c in runnable.cells] == [c.source for c in nb.cells]
+    assert runnable is not nb and runnable.cells[1] is not nb.cells[1]
 
 
 def executed_copy(runnable):
@@ -98,7 +73,6 @@ def test_only_outputs_come_back():
     assert nb.cells[2].outputs[0]["text"] == "hi\n"
     assert nb.cells[3].metadata["nbgrader"]["points"] == 2.0
     assert determine_grade(nb.cells[3]) == (2.0, 2.0)
-    assert "not run at autograde" in nb.cells[1].outputs[0]["text"]
 
 
 @pytest.mark.parametrize("tamper", ["source", "count", "output_type"])
