@@ -2,9 +2,11 @@
 instead of sleeping, and the labels and clean-up of what a lesson creates.
 
 A lesson starts with ``L = Lesson("02")``. Everything it creates carries
-``L.labels`` (``--label`` flags in ``L.flags`` for the CLI) and a name that
-starts with ``lesson02-``; its last cell calls ``L.cleanup()``, which removes
-exactly what carries the lesson's label, and nothing else.
+``L.labels`` and a name that starts with ``lesson02-``; its last cell calls
+``L.cleanup()``, which removes exactly what carries the lesson's label, and
+nothing else. ``L.sh("docker run ...")`` shows a command as a learner types it
+and runs it with the labels added (``sh(..., labels=L.labels)``), so no echoed
+command carries flags the learner would not write.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
 from dockerkit.http import http
 from dockerkit.labels import LESSON_LABEL, MANAGED_LABEL, reap
@@ -33,6 +35,10 @@ HELPER_IMAGE = "python:3.11-slim"
 
 T = TypeVar("T")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# The CLI verbs that create something a lesson must clean up; `with_labels` adds the labels after
+# each (a space must follow, so `docker build` is not found inside `docker buildx build`).
+_LABELLED_VERBS = re.compile(r"(?<![\w-])(docker (?:run|create|build|buildx build|network create|volume create|"
+                             r"container run|container create|image build)) ")
 
 
 class LessonError(RuntimeError):
@@ -69,26 +75,37 @@ class CommandResult:
         """Already printed as it ran: a notebook shows nothing more for a cell's last `sh(...)`."""
 
 
+def with_labels(command: str, labels: Mapping[str, str] | None) -> str:
+    """`command` with `--label key=value` after every docker verb in it that creates something."""
+    if not labels:
+        return command
+    flags = " ".join(f"--label {shlex.quote(f'{k}={v}')}" for k, v in labels.items())
+    return _LABELLED_VERBS.sub(lambda m: f"{m.group(1)} {flags} ", command)
+
+
 def sh(command: str, *, check: bool = True, expect_failure: bool = False, quiet: bool = False,
        tail: int | None = None, timeout: float = 600, cwd: str | os.PathLike | None = None,
-       input: str | None = None, env: dict[str, str] | None = None) -> CommandResult:
+       input: str | None = None, env: dict[str, str] | None = None,
+       labels: Mapping[str, str] | None = None) -> CommandResult:
     """Run `command` in bash and print it as a terminal would (``$ command`` then its output).
 
     A non-zero exit raises CommandFailed (unless check=False). Where a lesson shows a
     command that *should* fail, expect_failure=True turns success into the error instead.
-    `tail` prints only the last lines of a long output (a traceback's last line says it all).
+    `tail` prints only the last lines of a long output (a traceback's last line says it all;
+    tail=0 prints none: the cell shows what matters). `labels` are added to what the command
+    creates (see `with_labels`) without showing: the echo is the command as a learner types it.
     """
     if not quiet:
         print(f"$ {command}", flush=True)
     started = time.monotonic()
-    done = run_bounded(["bash", "-c", command], timeout=timeout, cwd=cwd,
+    done = run_bounded(["bash", "-c", with_labels(command, labels)], timeout=timeout, cwd=cwd,
                        stdin=input.encode() if input is not None else None,
                        env={**os.environ, "DOCKER_BUILDKIT": "1", **(env or {})})
     if done.timed_out:  # the whole process group is stopped, not only bash
         raise CommandFailed(f"`{command}` did not finish within {timeout:.0f} s")
     output = strip_ansi(done.text).rstrip("\n")
     result = CommandResult(command, done.returncode or 0, output, time.monotonic() - started)
-    if not quiet and result.output:
+    if not quiet and result.output and tail != 0:
         lines = result.lines
         if tail is not None and len(lines) > tail:
             lines = [f"[... {len(lines) - tail} more lines]"] + lines[-tail:]
@@ -281,6 +298,10 @@ class Lesson:
     def flags(self) -> str:
         """The --label flags for `docker run/build/network create/volume create`."""
         return " ".join(f"--label {k}={v}" for k, v in self.labels.items())
+
+    def sh(self, command: str, **kwargs: Any) -> CommandResult:
+        """`sh`, with this lesson's labels added behind the scenes: the echo shows `command` as typed."""
+        return sh(command, labels=self.labels, **kwargs)
 
     @property
     def label_filter(self) -> str:

@@ -73,11 +73,14 @@ def build_live(context: str | os.PathLike, tag: str, *, dockerfile: str | os.Pat
     """Run a BuildKit build and stream its progress into the notebook as it happens.
 
     Headless, only the step lines and the summary are printed. A failed build
-    raises BuildFailed with the last lines of the log (unless check=False).
+    raises BuildFailed with the last lines of the log (unless check=False). The
+    command is shown as a learner types it: `labels` (the lesson's, for clean-up)
+    are added to the build but not to what is shown.
     """
     cmd = build_command(context, tag, dockerfile=dockerfile, labels=labels, build_args=build_args,
                         target=target, extra=extra)
-    shown = " ".join(c if " " not in c else repr(c) for c in cmd)
+    typed = build_command(context, tag, dockerfile=dockerfile, build_args=build_args, target=target, extra=extra)
+    shown = " ".join(c if " " not in c else repr(c) for c in typed)
     plain = headless()
     status: Any = None
     log: Any = None

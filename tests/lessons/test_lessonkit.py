@@ -18,6 +18,30 @@ def test_sh_prints_the_command_then_its_output(capsys):
     assert capsys.readouterr().out == "$ echo out; echo err >&2\nout\nerr\n"
 
 
+def test_sh_adds_labels_to_what_it_runs_but_not_to_what_it_shows(capsys):
+    """Does `sh(..., labels=...)` echo the command as typed, and run it with --label after each docker
+    verb that creates something (echo stands in for docker, so the run shows what ran)?"""
+    result = sh("echo docker run --rm x; echo docker compose run y; echo docker buildx build .", labels={"a": "b"})
+    assert result.lines == ["docker run --label a=b --rm x", "docker compose run y",
+                            "docker buildx build --label a=b ."]
+    echoed = capsys.readouterr().out.splitlines()[0]
+    assert echoed == "$ echo docker run --rm x; echo docker compose run y; echo docker buildx build ."
+
+
+def test_lesson_sh_adds_the_lessons_labels_behind_the_scenes(capsys):
+    """Does L.sh run with the lesson's labels and echo none of them?"""
+    lesson = Lesson("02")
+    result = lesson.sh("echo docker volume create v")
+    assert result.output == f"docker volume create {lesson.flags} v"
+    assert "--label" not in capsys.readouterr().out.splitlines()[0]
+
+
+def test_sh_tail_zero_prints_only_the_command(capsys):
+    """Does tail=0 leave the output to the cell (the command is still shown)?"""
+    assert sh("echo one; echo two", tail=0).lines == ["one", "two"]
+    assert capsys.readouterr().out == "$ echo one; echo two\n"
+
+
 def test_sh_raises_on_failure_and_on_unexpected_success():
     """Is a failing command an error, and a command expected to fail an error when it succeeds?"""
     with pytest.raises(CommandFailed, match="exit status 3"):

@@ -58,3 +58,6 @@ def test_lesson_runs_top_to_bottom(lesson, docker_client, models_dir, repo_root)
     assert not any(WIDGET_VIEW in o.get("data", {}) for o in outputs), \
         "a widget was displayed headless: it must print plain text instead"
     assert not left_scratch, f"the lesson left its scratch folder(s) {left_scratch}"
+    echoed = [line for o in outputs if o.get("output_type") == "stream"
+              for line in o.get("text", "").splitlines() if line.startswith("$ ") and "--label" in line]
+    assert not echoed, f"lesson {lesson.id} echoed commands with the clean-up labels a learner would not type: {echoed[:3]}"

@@ -106,6 +106,26 @@ def test_build_command_carries_labels_args_and_target(tmp_path):
                    "--label", "a=1", "--build-arg", "V=2", "--target", "prod", "--no-cache", str(tmp_path)]
 
 
+def test_build_live_shows_the_build_as_typed_and_builds_with_the_labels(tmp_path, monkeypatch, capsys):
+    """Does build_live echo `docker build` without the lesson's --label flags, yet build with them?"""
+    ran = []
+
+    class FakeBuild:
+        def __init__(self, cmd, **kwargs):
+            ran.append(cmd)
+            self.stdout = iter(["#1 [internal] load build definition\n", "#5 [1/1] FROM python:3.11-slim\n",
+                                "#5 DONE 0.1s\n"])
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr("course.widgets.build.subprocess.Popen", FakeBuild)
+    result = w.build_live(tmp_path, "t:1", labels={"a": "1"}, target="dev")
+    assert result.ok and ran[0] == w.build_command(tmp_path, "t:1", labels={"a": "1"}, target="dev")
+    echoed = capsys.readouterr().out.splitlines()[0]
+    assert echoed == f"$ docker build --progress=plain -t t:1 --target dev {tmp_path}"
+
+
 @pytest.mark.parametrize("octal, symbolic", [("755", "rwxr-xr-x"), ("644", "rw-r--r--"), ("600", "rw-------"),
                                              ("750", "rwxr-x---"), ("000", "---------"), ("777", "rwxrwxrwx"),
                                              ("0640", "rw-r-----"), (0o711, "rwx--x--x")])
