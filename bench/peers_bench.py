@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.loadgen import LoadResult, request_bytes, run_load
+from dockerkit.http import http
+from dockerkit.net import free_port
 from bench.service_bench import (
-    MODELS_DIR, ROOT, SERVICE, cpu_seconds, free_port, row, service_python, wait_health,
+    MODELS_DIR, ROOT, SERVICE, cpu_seconds, row, service_python, stop_server, wait_health,
 )
 
 PEERS_VENV = ROOT / ".state" / "bench-peers"
@@ -72,27 +73,19 @@ class Server:
 
     def ready(self, timeout: float = 300) -> None:
         try:
-            wait_health(self.port, timeout, self.process, poll=0.2)
+            wait_health(self.port, timeout, self.process, interval=0.2)
         except RuntimeError as exc:
             self.log.seek(0)
             raise RuntimeError(f"{self.label}: {exc}; log:\n{self.log.read().decode(errors='replace')[-1500:]}") \
                 from None
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_server(self.process)
 
     def embed(self, inputs: list[str]) -> np.ndarray:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{self.path}",
-                                     json.dumps({**self.body, "input": inputs}).encode(),
-                                     {"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as response:
-            data = json.loads(response.read())["data"]
+        answer = http("POST", f"http://127.0.0.1:{self.port}{self.path}", timeout=60,
+                      payload={**self.body, "input": inputs})
+        data = answer.json()["data"]
         return np.array([d["embedding"] for d in sorted(data, key=lambda d: d["index"])], dtype=np.float32)
 
 

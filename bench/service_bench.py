@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
 from bench.loadgen import LoadResult, request_bytes, run_load
+from dockerkit.http import http
+from dockerkit.net import free_port
+from dockerkit.wait import WaitFailed, poll as poll_until
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = ROOT / "service"
@@ -47,25 +47,17 @@ def row(name: str, value, unit: str = "", goal: str = "", met: bool | None = Non
     return {"name": name, "value": value, "unit": unit, "goal": goal, "met": met}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_health(port: int, timeout: float, process: subprocess.Popen | None = None, poll: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_health(port: int, timeout: float, process: subprocess.Popen | None = None, interval: float = 0.05) -> None:
+    """The kit's readiness wait (loopback requests bypass any proxy), ended early by a server that exited."""
+    def exited() -> str | None:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(poll)  # polling interval
-    raise RuntimeError(f"no 200 from /health on port {port} within {timeout:.0f} s")
+            return f"server exited with {process.returncode}"
+        return None
+    try:
+        poll_until(lambda: http("GET", f"http://127.0.0.1:{port}/health", timeout=2).status == 200,
+                   timeout=timeout, what=f"/health on port {port}", interval=interval, stopped=exited)
+    except WaitFailed as exc:
+        raise RuntimeError(exc.message) from None
 
 
 def service_python() -> str:
@@ -96,12 +88,18 @@ class HostServer:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.process.terminate()
+        stop_server(self.process)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """TERM, and KILL after 30 s: a server under test never outlives its benchmark."""
+    if process.poll() is None:
+        process.terminate()
         try:
-            self.process.wait(30)
+            process.wait(30)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            process.kill()
+            process.wait()
 
 
 def is_embedding(body: bytes) -> bool:
@@ -188,7 +186,7 @@ def cold_start(image: str) -> float:
     container = docker("run", "-d", "--label", LABEL, "-p", f"127.0.0.1:{port}:8000",
                        "-v", f"{MODELS_DIR}:/models:ro", "--tmpfs", "/data:uid=1001,gid=1002", image)
     try:
-        wait_health(port, 60, poll=0.01)
+        wait_health(port, 60, interval=0.01)
         return time.perf_counter() - started
     finally:
         docker("rm", "-f", container)
