@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Mapping, Sequence
+from typing import IO, Any, Callable, Mapping, Sequence
 
 MAX_OUTPUT_BYTES = 16 * 1024 * 1024
 
@@ -59,8 +59,21 @@ def kill_group(proc: subprocess.Popen[Any], grace: float = 5.0) -> None:
         pass
 
 
-def _drain(stream: IO[bytes], sink: bytearray, limit: int, overflow: list[bool]) -> None:
-    for chunk in iter(lambda: stream.read(1 << 16), b""):
+def _drain(
+    stream: IO[bytes],
+    sink: bytearray,
+    limit: int,
+    overflow: list[bool],
+    on_output: Callable[[bytes], None] | None = None,
+) -> None:
+    # read1: what the pipe holds now, so that `on_output` sees the output as it comes
+    read = getattr(stream, "read1", stream.read)
+    for chunk in iter(lambda: read(1 << 16), b""):
+        if on_output is not None:
+            try:
+                on_output(chunk)
+            except Exception:  # a watcher's failure never stops the process or loses its output
+                on_output = None
         room = limit - len(sink)
         if room > 0:
             sink += chunk[:room]
@@ -77,8 +90,10 @@ def run_bounded(
     stdin: bytes | None = None,
     split: bool = False,
     max_bytes: int = MAX_OUTPUT_BYTES,
+    on_output: Callable[[bytes], None] | None = None,
 ) -> Finished:
     """Run `cmd` for at most `timeout` seconds; stderr is merged into the output unless `split`.
+    `on_output` sees stdout's bytes as they arrive (live progress), from a reader thread.
 
     The child gets its own session so that a timeout, an exception or Ctrl-C stops
     it together with whatever it started."""
@@ -92,7 +107,7 @@ def run_bounded(
         start_new_session=True,
     )
     out, err, overflow = bytearray(), bytearray(), [False]
-    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, max_bytes, overflow), daemon=True)]
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, max_bytes, overflow, on_output), daemon=True)]
     if split:
         readers.append(threading.Thread(target=_drain, args=(proc.stderr, err, max_bytes, overflow), daemon=True))
     for reader in readers:

@@ -13,10 +13,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from grader import registry, reporters, workspace
+from grader import progress, registry, reporters, workspace
 from grader.errors import CannotGrade, EngineUnavailable, GraderBug
 from grader.grading import grade
 from grader.options import REPO_ROOT, GradingOptions
+from grader.progress_view import TerminalProgress
 from grader.results import ExerciseReport
 
 EXIT_FULL_MARKS, EXIT_LOST_POINTS, EXIT_CANNOT_GRADE = 0, 1, 2
@@ -78,7 +79,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     registry.get(args.exercise)
     if args.workspace is None:
         _sync_default(args.exercise)
-    report = grade(args.exercise, args.workspace, options=options, announce=_stderr)
+    with TerminalProgress() as view, progress.listening(view):
+        report = grade(args.exercise, args.workspace, options=options, announce=view.note)
     if args.json:
         print(reporters.render_json(report))
     else:
@@ -94,7 +96,8 @@ def cmd_grade_all(args: argparse.Namespace) -> int:
     for exercise in exercises:
         try:
             _sync_default(exercise.id)
-            report = grade(exercise.id, options=options, announce=_stderr)
+            with TerminalProgress() as view, progress.listening(view):
+                report = grade(exercise.id, options=options, announce=view.note)
         except EngineUnavailable:
             raise  # nothing else can be graded either
         except CannotGrade as exc:

@@ -16,6 +16,7 @@ import requests.exceptions
 
 from dockerkit.buildkit import BuildStep, failure_summary, parse_build_steps
 from dockerkit.process import run_bounded as _run_bounded
+from grader import progress
 from grader.errors import EngineUnavailable
 
 __all__ = ["BuildResult", "BuildStep", "Engine", "parse_build_steps"]
@@ -50,7 +51,8 @@ class BuildResult:
 def run_bounded(cmd: list[str], *, timeout: float, cwd: Path | None = None,
                 env: Mapping[str, str] | None = None) -> tuple[int | None, str, bool]:
     """(returncode, merged output, timed_out): the kit's bounded run (the whole group stopped)."""
-    done = _run_bounded(cmd, timeout=timeout, cwd=cwd, env=env)
+    # builds (the CLI's and compose's) report each step as it starts to whoever listens
+    done = _run_bounded(cmd, timeout=timeout, cwd=cwd, env=env, on_output=progress.build_output_watcher())
     return done.returncode, done.text, done.timed_out
 
 

@@ -13,7 +13,7 @@ import docker.errors
 import requests.exceptions
 
 from dockerkit.labels import CACHE_LABEL, owner_labels
-from grader import registry
+from grader import progress, registry
 from grader.engine import Engine
 from grader.errors import (CannotGrade, CheckFailed, CheckSkipped, EngineUnavailable, GraderBug,
                            ModelMissing, ServiceImageUnavailable, WorkspaceUnreadable)
@@ -44,7 +44,9 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
                 spec.id, Status.SKIPPED, 0.0, spec.points,
                 f"skipped: needs {first.id}, which {first.status.value}",
                 f"make {first.id} pass first", {"blocked_by": blocked})
+            progress.emit(progress.DONE, f"{spec.id}: skipped (needs {first.id})", spec.id)
             continue
+        progress.emit(progress.CHECK, f"{spec.id}: {spec.summary}", spec.id)
         try:
             outcome = spec.run(ctx)
             result = CheckResult(spec.id, Status.PASSED, spec.points, spec.points, outcome.message, "",
@@ -69,6 +71,8 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
         except Exception as exc:
             raise GraderBug(f"check {spec.id} crashed: {type(exc).__name__}: {exc}") from exc
         results[spec.id] = result
+        progress.emit(progress.DONE, f"{spec.id}: {result.status.value}, {result.points:g}/{result.max_points:g}",
+                      spec.id)
     return tuple(results[spec.id] for spec in checks)
 
 
@@ -83,6 +87,7 @@ def ensure_service_image(engine: Engine, options: GradingOptions) -> str:
         return options.service_image
     if not (SERVICE_DIR / "Dockerfile").is_file():
         raise ServiceImageUnavailable("service/Dockerfile is missing, so the service image cannot be built")
+    progress.emit(progress.PHASE, "building the service image from service/ (once; later gradings reuse it)")
     result = engine.build(SERVICE_DIR, tag=SERVICE_IMAGE_TAG, labels=owner_labels(CACHE_LABEL, "service-image"),
                           timeout=options.build_timeout, no_cache=options.no_cache)
     if not result.ok:

@@ -24,11 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grader import reporters, workspace as workspaces
+from grader import progress, reporters, workspace as workspaces
 from grader.display import headless
 from grader.errors import CannotGrade
 from grader.grading import grade
 from grader.options import GradingOptions
+from grader.progress_view import plain_line
 from grader.registry import FixedNames
 from grader.results import ExerciseReport
 
@@ -179,8 +180,9 @@ def _describe_created(client: Any, names: FixedNames) -> str:
 
 def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
     """A "Check my work" button; prints the table instead where no widget can be shown."""
-    def run() -> None:
-        with contextlib.redirect_stderr(sys.stdout):
+    def run(show: progress.Listener) -> None:
+        # what the grading is doing (phase, check, build step) is shown while it runs
+        with contextlib.redirect_stderr(sys.stdout), progress.listening(show):
             try:
                 report = report_for(exercise_id, workspace, refresh=True)
             except CannotGrade as exc:
@@ -189,23 +191,31 @@ def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
         print(reporters.render_table(report))
 
     if headless():  # one rule for every widget of the course
-        run()
+        run(lambda event: print(plain_line(event), flush=True))
         return None
+    import html
+
     import ipywidgets as widgets
     from IPython.display import display
 
     button = widgets.Button(description="Check my work", icon="check", button_style="primary")
+    status = widgets.HTML()
     output = widgets.Output(layout={"border": "1px solid #ddd", "padding": "4px"})
+
+    def show(event: progress.Event) -> None:
+        # build steps arrive from a reader thread: only the status line changes there
+        status.value = f"<code>{html.escape(plain_line(event))}</code>"
 
     def on_click(_button) -> None:
         button.disabled = True
         output.clear_output()
         with output:
             try:
-                run()
+                run(show)
             finally:
+                status.value = ""
                 button.disabled = False
 
     button.on_click(on_click)
-    display(widgets.VBox([button, output]))
+    display(widgets.VBox([button, status, output]))
     return None
