@@ -25,6 +25,7 @@ import docker.errors
 
 from dockerkit import archive
 from dockerkit.labels import MountWatch, reap
+from grader import progress
 from dockerkit.net import free_port
 from dockerkit.process import run_bounded
 from grader.engine import BuildResult, Engine
@@ -206,6 +207,7 @@ class GradingSession:
         """`bash <script>` in the workspace, with `docker` wrapped so that what it creates is labelled."""
         if not (workspace / script).is_file():
             return ScriptResult(script, None, "", False, 0.0, missing=True)
+        progress.emit(progress.PHASE, f"  running bash {script}")
         real_docker = shutil.which("docker")
         shim_dir = self.tmpdir()
         shim = shim_dir / "docker"

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 from dockerkit.buildkit import parse_build_steps
 from dockerkit.containers import container_logs
 from dockerkit.process import run_bounded
+from grader import progress
 from grader.dockerfile import NOTEBOOK_PLACEHOLDER
 from grader.engine import BuildResult
 from grader.exercises._compose_config import (PROJECT_LABEL, PROJECT_PREFIX, QUICK, SERVICE_LABEL, TOKEN_FILE,
@@ -93,7 +94,8 @@ class ComposeProject:
         for f in files:
             cmd += ["--file", str(f if Path(f).is_absolute() else self.dir / f)]
         cmd += list(args)
-        done = run_bounded(cmd, timeout=timeout, cwd=self.dir, env=self.env)
+        done = run_bounded(cmd, timeout=timeout, cwd=self.dir, env=self.env,
+                           on_output=progress.build_output_watcher())  # compose build's steps, live
         return ComposeRun(tuple(args), done.returncode, done.text, done.timed_out, done.duration_s)
 
     def config(self, files: tuple[str, ...]) -> ComposeConfig:
@@ -157,6 +159,7 @@ class ComposeProject:
         if recreate:
             args += ["--force-recreate", "--no-deps"]
         # `up` itself waits for depends_on conditions, which --wait-timeout does not bound
+        progress.emit(progress.PHASE, f"  docker compose up{' --wait' if wait else ''} {' '.join(services)}".rstrip())
         return self.compose(*args, *services, files=self.stack_files(files), timeout=self.up_limit)
 
     @property
