@@ -2,6 +2,11 @@
 
 `LabServer` runs `jupyter lab` from this environment bound to 127.0.0.1 with a
 random token, waits until it answers, and stops it on exit.
+
+A learner's lab serves the learner area (`learner_area()`): a folder holding only
+links to lessons/ and exercises/, so that its file browser never shows the
+solutions, the grader's source, the tests or nbgrader's generated source. The
+instructor's lab serves the repository.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ FIRST_PAGE = "lessons/01-deployment-options.ipynb"
 # passed per launch so that nobody's own Jupyter configuration is touched. Learners get no
 # nbgrader instructor tools and no news prompt, and keep the Assignments list (File menu).
 LAB_SETTINGS = ROOT / "course" / "jupyter"
+# What a learner's lab shows: {name in the learner area: folder of the repository}.
+LEARNER_AREA = ROOT / ".learner"
+LEARNER_LINKS = {"lessons": "lessons", "exercises": "exercises"}
 INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",
                                 "nbgrader.server_extensions.course_list")
 
@@ -39,6 +47,23 @@ def role_options(instructor: bool = False) -> list[str]:
 
 class LabError(RuntimeError):
     """JupyterLab could not be started."""
+
+
+def learner_area(area: Path = LEARNER_AREA, repo: Path = ROOT) -> Path:
+    """The folder a learner's lab serves: links to the lessons and the exercise workspaces, nothing else.
+
+    A link is created where none is; nothing that exists is ever replaced (a learner's own file
+    or folder of that name is theirs): the lab refuses to start instead."""
+    area.mkdir(parents=True, exist_ok=True)
+    for name, target in LEARNER_LINKS.items():
+        link, real = area / name, (repo / target).resolve()
+        if link.is_symlink() and link.resolve() == real:
+            continue
+        if link.exists() or link.is_symlink():
+            raise LabError(f"{link} exists and is not the link to {target}/ that the lab serves: "
+                           "move it away, it is not the course's to replace")
+        link.symlink_to(os.path.relpath(real, area), target_is_directory=True)
+    return area
 
 
 def port_is_free(port: int) -> bool:
@@ -115,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instructor", action="store_true",
                         help="keep nbgrader's instructor tools (formgrader, Create Assignment)")
     args = parser.parse_args(argv)
-    server = LabServer(port=args.port, instructor=args.instructor)
     try:
+        root = ROOT if args.instructor else learner_area()
+        server = LabServer(port=args.port, root=root, instructor=args.instructor)
         server.start(stream=sys.stderr)
     except LabError as exc:
         print(f"lab: {exc}", file=sys.stderr)
