@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     # a folder of its own: two exports at once (make model in two shells) never share one
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it 0700: containers read the model as their own user (uid 1001)
     try:
         _export_into(tmp, out, src, version)
     finally:

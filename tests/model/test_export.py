@@ -36,6 +36,14 @@ def test_export_files_present(models_dir):
         assert (models_dir / name).stat().st_size > 0
 
 
+def test_export_is_readable_by_any_user(models_dir):
+    """Can the service's own user in a container (uid 1001, not the exporter) read the folder and files?"""
+    import stat
+    assert models_dir.stat().st_mode & (stat.S_IROTH | stat.S_IXOTH) == stat.S_IROTH | stat.S_IXOTH
+    for path in models_dir.iterdir():
+        assert path.stat().st_mode & stat.S_IROTH, path.name
+
+
 def test_tokenizer_truncates_at_256_and_pads_to_longest(models_dir):
     """Is the packaged tokenizer's 128-token padding fixed (truncate at 256, pad to longest)?"""
     tok = Tokenizer.from_file(str(models_dir / "tokenizer.json"))
