@@ -14,8 +14,8 @@ release: venv ## nbgrader: generate the learner version of each exercise and rel
 collect: venv ## nbgrader: collect the submissions from the exchange into submitted/
 	@$(INSTRUCTOR) collect $(ONLY)
 
-autograde: venv engine images model ## nbgrader: grade submissions in sandboxed grading boxes (FORCE=1 regrades)
-	@$(INSTRUCTOR) autograde $(ONLY) $(if $(FORCE),--force)
+autograde: venv engine images model ## nbgrader: grade submissions in sandboxed grading boxes, several at once (FORCE=1 regrades, BOXES=n boxes in flight)
+	@$(INSTRUCTOR) autograde $(ONLY) $(if $(FORCE),--force) $(if $(BOXES),--boxes $(BOXES))
 
 feedback: venv ## nbgrader: generate the feedback (no hidden test code) and release it to the exchange
 	@$(INSTRUCTOR) feedback $(ONLY)

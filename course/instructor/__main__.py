@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", metavar="EXERCISE", help="one exercise (default: every exercise with a notebook)")
     parser.add_argument("--force", action="store_true", help="autograde: grade again what was already graded")
     parser.add_argument("--quiet", action="store_true", help="do not echo nbgrader's log")
+    parser.add_argument("--boxes", type=int, default=None,
+                        help="autograde: grading boxes in flight (default: GENAI_GRADING_BOXES, else from "
+                             "the host's cores and memory and the box limits)")
     args = parser.parse_args(argv)
     only = args.only or None
     echo = None if args.quiet else print
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.step == "collect":
             workflow.collect(only, echo=echo)
         elif args.step == "autograde":
-            workflow.autograde(only, force=args.force, echo=echo)
+            workflow.autograde(only, force=args.force, echo=echo, boxes=args.boxes)
             _print_summary(workflow.cross_check_summary(only))
         elif args.step == "feedback":
             workflow.feedback(only, echo=echo)

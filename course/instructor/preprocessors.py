@@ -178,7 +178,7 @@ class BoxExecute(Execute):
         if os.environ[jobs.PHASE_ENV] == "plan":
             key = jobs.plan(notebook_json, folder, student, exercise)
             raise jobs.Planned(f"{student}/{exercise}: planned as grading job {key}")
-        key = jobs.job_key(notebook_json, folder, exercise)
+        key = jobs.planned_key(notebook_json, folder, student, exercise)
         result = jobs.load_result(key)
         if result is None:
             raise jobs.JobMissing(f"{student}/{exercise}: grading job {key} has no result: the grading machinery "

@@ -146,7 +146,8 @@ class ExecutedNotebook:
 
 def execute_notebook(notebook_json: str, submission: Submission, *, client=None,
                      limits: settings.BoxLimits | None = None, needs: ExerciseNeeds | None = None,
-                     announce: Callable[[str], None] = print) -> ExecutedNotebook:
+                     announce: Callable[[str], None] = print,
+                     on_ready: Callable[[], None] = lambda: None) -> ExecutedNotebook:
     """Execute a notebook in a fresh box, with the submission's files as its folder."""
     limits = limits or settings.BoxLimits.from_env()
     needs = needs or exercise_needs(submission.exercise, announce)
@@ -156,6 +157,7 @@ def execute_notebook(notebook_json: str, submission: Submission, *, client=None,
     try:
         with _open_box(client, image, submission, needs, "run", limits) as box:
             _prepare(box, submission, needs)
+            on_ready()
             env = {**box_env(needs), "NBGRADER_EXECUTION": "autograde"}
             result = box.run([BOX_PYTHON, "-m", "course.instructor.inbox", "execute",
                               "--workdir", submission.box_workspace, "--cell-timeout", str(limits.cell_timeout)],

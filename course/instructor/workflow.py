@@ -169,7 +169,7 @@ def autograde(only: str | None = None, force: bool = False, echo=None, boxes: in
         results = []
         for ex in todo:
             results.append(nbgrader("autograde", ex, *flags, exercise=ex, echo=echo,
-                                    extra_env={jobs.PHASE_ENV: "grade"}))
+                                    extra_env={jobs.PHASE_ENV: "grade", jobs.RUN_ENV: run}))
         return results
     finally:
         shutil.rmtree(jobs.store_root() / "runs" / run, ignore_errors=True)
