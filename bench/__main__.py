@@ -69,6 +69,10 @@ def main(argv: list[str]) -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(f"# Benchmark results\n\n{time.strftime('%Y-%m-%d %H:%M:%S')}\n\n{table}")
     print(f"bench: written to {RESULTS.relative_to(HERE.parent)}", file=sys.stderr)
+    for name in names:  # a benchmark's one-line summary, where it has one, comes last (class_bench)
+        module = importlib.import_module(f"bench.{name}")
+        if hasattr(module, "summary"):
+            print(module.summary(), flush=True)
     return 1 if any(r["name"] == "error" for r in rows) else 0
 
 
