@@ -129,7 +129,9 @@ def box_tmpfs(limits: settings.BoxLimits) -> dict[str, str]:
     share = max(disk // 4, 64 << 20)
     user = "uid=1000,gid=1000"
     return {"/home/grader": f"size={share},{user},mode=0755",
-            ENGINE_DATA: f"size={disk},{user},mode=0700",
+            # exec,dev,suid: as the engine's volume was; BuildKit bind-mounts and remounts from here, which
+            # a user namespace refuses when the source carries Docker's default noexec/nosuid/nodev
+            ENGINE_DATA: f"size={disk},{user},mode=0700,exec,dev,suid",
             "/tmp": f"size={share},mode=1777", "/var/tmp": f"size={share},mode=1777",
             "/run": f"size={64 << 20},mode=0755",
             COURSE_DIR: f"size={max(share, 256 << 20)},mode=0755"}
