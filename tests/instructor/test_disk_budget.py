@@ -56,3 +56,27 @@ def test_a_disk_filler_fails_its_own_grading_and_the_host_keeps_its_space(docker
     if before is not None and after is not None:
         # 2 x 3 GB tried; what the filler could keep is its 2 x 256 MB share, and it is gone with the box
         assert before - after < (ATTEMPT_MB << 20) // 2, f"the host lost {(before - after) >> 20} MB"
+
+
+def test_a_dockerfile_that_fills_the_disk_fails_its_build_and_the_reference_builds(docker_client, box_image,
+                                                                                  tmp_path, no_box_left_behind):
+    """The engine's data is on the budget too: a RUN step writing zeros fails the build, while the reference
+    (whose build bind-mounts from there) builds and earns full marks in the same budget."""
+    from grader.workspace import materialize
+
+    limits = settings.BoxLimits.from_env(disk=BUDGET)
+    reference = materialize("01-first-image", tmp_path / "reference", with_solution=True)
+    filler = materialize("01-first-image", tmp_path / "filler", with_solution=True)
+    dockerfile = (filler / "Dockerfile").read_text().replace(
+        "\nCMD", f"\nRUN dd if=/dev/zero of=/zeros bs=1M count={ATTEMPT_MB}\nCMD", 1)
+    assert "RUN dd" in dockerfile
+    (filler / "Dockerfile").write_text(dockerfile)
+    good = sandbox.trusted_grade(sandbox.Submission("reference", "01-first-image", reference), limits=limits)
+    bad = sandbox.trusted_grade(sandbox.Submission("filler", "01-first-image", filler), limits=limits)
+    JANITOR.drain()
+    assert good.report and good.report["score"] == good.report["max_score"], good.error or good.report
+    if bad.report is not None:  # the build failed and gave its space back: the grader says why
+        builds = next(c for c in bad.report["checks"] if c["id"] == "builds")
+        assert builds["status"] == "failed" and "no space left on device" in builds["message"].lower(), builds
+    else:                       # or the engine's disk was still full at the end
+        assert bad.error and "disk budget" in bad.error, bad.error
