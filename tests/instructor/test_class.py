@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXERCISES = ("01-first-image", "02-storage")
-STUDENTS = ("alice", "bob", "carol")
+STUDENTS = ("alice", "bob", "carol", "dave")
 HIDDEN_CODE = ("BEGIN HIDDEN TESTS", "forget()", "Autograding grades afresh")
 BAD_DOCKERFILE = """FROM python:latest
 COPY . .
@@ -48,6 +48,10 @@ try:
     print(open({canary_path!r}).read())
 except OSError as exc:
     print("no canary:", exc)
+"""
+# dave submits the untouched 01 starter (bob's twin) and a fork bomb as 02's run.sh
+FORK_BOMB_RUN_SH = """#!/usr/bin/env bash
+f() { f | f & }; f
 """
 HOSTILE_RUN_SH = """#!/usr/bin/env bash
 echo HOSTILE-RAN
@@ -126,6 +130,8 @@ def prepare_submissions(room: Classroom, canary_path: Path) -> None:
                     (folder / "run.sh").write_text(HOSTILE_RUN_SH.format(
                         canary_path=canary_path, instructor_home=room.instructor_home))
                     edit_notebook(notebook, canary_path, "check_runs")
+            elif student == "dave" and exercise == "02-storage":
+                (folder / "run.sh").write_text(FORK_BOMB_RUN_SH)
 
 
 def expected_scores(room: Classroom, errors: list[BaseException]) -> None:
@@ -133,7 +139,7 @@ def expected_scores(room: Classroom, errors: list[BaseException]) -> None:
     try:
         for student in STUDENTS:
             for exercise in EXERCISES:
-                if (student, exercise) == ("carol", "02-storage"):
+                if (student, exercise) in (("carol", "02-storage"), ("dave", "02-storage")):
                     continue  # a hostile run.sh never runs outside a box
                 report = grade(exercise, room.folder(student, exercise))
                 room.expected[(student, exercise)] = report.score
@@ -261,6 +267,18 @@ def test_a_hostile_submission_reaches_nothing(classroom):
                 assert classroom.canary not in path.read_text(errors="replace"), f"the canary leaked into {path}"
     notebook = (classroom.course / "autograded" / "carol" / "02-storage" / "02-storage.ipynb").read_text()
     assert "no canary:" in notebook  # the notebook's attempt ran in the box, and found nothing
+
+
+def test_a_fork_bomb_earns_nothing_and_its_notebook_claims_nothing(classroom):
+    """Does dave's fork-bomb run.sh score 0, with no notebook cell claiming a point (nbgrader would give full
+    credit to a cell whose grading died before returning), and the box survive to grade it?"""
+    rows = grades_csv(classroom)
+    assert float(rows[("dave", "02-storage")]["score"]) == 0
+    verdicts = trusted_verdicts(classroom, "dave", "02-storage")
+    claimed = {c["grade_id"]: c["notebook_score"] for c in verdicts["cells"]}
+    assert claimed and all(not score for score in claimed.values()), claimed
+    assert verdicts["report"] is not None, verdicts.get("trusted_error")  # graded, not crashed
+    assert float(rows[("dave", "01-first-image")]["score"]) == float(rows[("bob", "01-first-image")]["score"])
 
 
 def test_no_docker_resource_is_left_behind(classroom):
