@@ -79,6 +79,15 @@ class ImageInfo:
         return list((self.attrs.get("RootFS") or {}).get("Layers") or [])
 
 
+def probe_output(container: Any, timeout: float, what: str) -> tuple[int | None, str]:
+    """(exit status, stdout) of a probe container once it finished; a failed check if it does not in time."""
+    try:
+        status = container.wait(timeout=timeout)
+    except Exception:
+        fail(f"{what} did not finish within {timeout:.0f} s")
+    return status.get("StatusCode"), container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
+
+
 def is_root_user(user: str) -> bool:
     name = user.split(":", 1)[0].strip()
     return name in ("", "root", "0")

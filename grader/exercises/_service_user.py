@@ -13,7 +13,7 @@ from typing import Any
 import docker.errors
 
 from grader.errors import CheckFailed
-from grader.exercises._common import DockerfileContext, is_root_user, memoized
+from grader.exercises._common import DockerfileContext, is_root_user, memoized, probe_output
 from grader.probes import describe_listener_problem, listening_sockets
 from grader.registry import Passed, fail, passed
 from grader.wait import container_logs, wait_for_http
@@ -110,13 +110,9 @@ class ServiceUserContext(DockerfileContext):
         container = self.session.run(self.image.id, entrypoint=["python3", "-c", PROBE], command=[],
                                      network_disabled=True, volumes=self._data_volume())
         try:
-            try:
-                status = container.wait(timeout=self.options.start_timeout)
-            except Exception:
-                fail(f"the probe container did not finish within {self.options.start_timeout:.0f} s")
-            output = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
-            if status.get("StatusCode") != 0 or not output:
-                fail(f"a probe running python3 as the image's user failed (exit {status.get('StatusCode')}); "
+            code, output = probe_output(container, self.options.start_timeout, "the probe container")
+            if code != 0 or not output:
+                fail(f"a probe running python3 as the image's user failed (exit {code}); "
                      f"output:\n{container_logs(container)}")
             return json.loads(output.splitlines()[-1])
         finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 import docker.errors
 
 from grader import static
-from grader.exercises._common import check_builds, memoized, rebuild_after_code_change
+from grader.exercises._common import check_builds, memoized, probe_output, rebuild_after_code_change
 from grader.exercises._service_user import ServiceUserContext, check_non_root
 from grader.exercises._images import ImageAnalysis, analyse, megabytes, size_budget
 from grader.exercises._service import Endpoint, check_reference_embeddings
@@ -112,12 +112,8 @@ class OptimizeContext(ServiceUserContext):
                 last = str(exc.explanation or exc)
                 continue
             try:
-                try:
-                    status = container.wait(timeout=self.options.start_timeout)
-                except Exception:
-                    fail(f"the probe of {what} did not finish within {self.options.start_timeout:.0f} s")
-                output = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
-                if status.get("StatusCode") == 0 and output:
+                code, output = probe_output(container, self.options.start_timeout, f"the probe of {what}")
+                if code == 0 and output:
                     return json.loads(output.splitlines()[-1])
                 last = container_logs(container)
             finally:
