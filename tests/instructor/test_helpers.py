@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from course.instructor import boximage, settings, workflow
+from course.instructor import boximage, jobs, settings, workflow
 from course.instructor.box import _tar_tree, safe_name
 from dockerkit.process import run_bounded
 from course.instructor.errors import BoxImageError
@@ -187,10 +187,16 @@ def test_steps_skip_exercises_with_nothing_to_do(tmp_path, monkeypatch):
     (tmp_path / "submitted" / "alice" / "02-storage").mkdir(parents=True)
     ran: list[tuple[str, ...]] = []
     monkeypatch.setattr(boximage, "ensure_image", lambda announce=None: "box:test")
-    monkeypatch.setattr(workflow, "nbgrader", lambda *args, **kw: ran.append(args))
+
+    def nbgrader(*args, exercise="", extra_env=None, **kw):
+        phase = (extra_env or {}).get(jobs.PHASE_ENV, "")
+        ran.append((*args, phase) if phase else args)
+        return workflow.StepResult(exercise, args, 0, "")
+    monkeypatch.setattr(workflow, "nbgrader", nbgrader)
     said: list[str] = []
-    workflow.autograde(echo=said.append)
+    workflow.autograde(echo=said.append, progress=None)
     workflow.feedback(echo=said.append)
-    assert ran == [("autograde", "02-storage")]
+    # autograde's two nbgrader passes (plan the grading jobs, then grade from their results), 02 only
+    assert ran == [("autograde", "02-storage", "plan"), ("autograde", "02-storage", "grade")]
     assert "autograde: nothing collected for 01-first-image; skipped" in said
     assert len([line for line in said if line.startswith("feedback: nothing autograded")]) == 2
