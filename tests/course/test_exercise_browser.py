@@ -48,7 +48,7 @@ def run_all(lab: LabServer, browser, notebook: Path, screenshot: Path) -> tuple[
     saved notebook: JupyterLab draws only the cells in view), and whether the link opened the editor."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{lab.base_url}/lab/tree/{NOTEBOOK}?token={lab.token}")
+        page.goto(f"{lab.base_url}/lab/tree/{NOTEBOOK}?token={lab.token}&reset")  # no layout from an earlier lab
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
         run_all_cells(page)
         deadline = time.monotonic() + 600

@@ -30,7 +30,8 @@ def _run_widget_cell(lab: LabServer, browser, notebook: Path, screenshot: Path) 
     page.on("response", lambda r: errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
     page.on("dialog", lambda d: errors.append(f"dialog: {d.message}"))
     try:
-        page.goto(f"{lab.base_url}/lab/tree/{notebook.as_posix()}?token={lab.token}")
+        # reset: no layout restored from an earlier lab of this user (it would open files this root lacks: 404s)
+        page.goto(f"{lab.base_url}/lab/tree/{notebook.as_posix()}?token={lab.token}&reset")
         page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").wait_for(timeout=90_000)
         cell = page.locator(".jp-CodeCell", has_text=WIDGET_CELL).first
         cell.scroll_into_view_if_needed()
