@@ -44,7 +44,7 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
                 spec.id, Status.SKIPPED, 0.0, spec.points,
                 f"skipped: needs {first.id}, which {first.status.value}",
                 f"make {first.id} pass first", {"blocked_by": blocked})
-            progress.emit(progress.DONE, f"{spec.id}: skipped (needs {first.id})", spec.id)
+            progress.emit(progress.DONE, f"{spec.id}: skipped (needs {first.id})", spec.id, Status.SKIPPED.value)
             continue
         progress.emit(progress.CHECK, f"{spec.id}: {spec.summary}", spec.id)
         try:
@@ -72,7 +72,7 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
             raise GraderBug(f"check {spec.id} crashed: {type(exc).__name__}: {exc}") from exc
         results[spec.id] = result
         progress.emit(progress.DONE, f"{spec.id}: {result.status.value}, {result.points:g}/{result.max_points:g}",
-                      spec.id)
+                      spec.id, result.status.value)
     return tuple(results[spec.id] for spec in checks)
 
 

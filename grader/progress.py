@@ -22,6 +22,7 @@ class Event:
     kind: str  # phase | check (started) | done (a check's verdict) | step (a build step started)
     text: str
     check: str | None = None
+    status: str | None = None  # a DONE event's verdict: passed, failed or skipped
 
 
 Listener = Callable[[Event], None]
@@ -38,12 +39,12 @@ def listening(listener: Listener) -> Iterator[None]:
         _LISTENER.reset(token)
 
 
-def emit(kind: str, text: str, check: str | None = None) -> None:
+def emit(kind: str, text: str, check: str | None = None, status: str | None = None) -> None:
     listener = _LISTENER.get()
     if listener is None:
         return
     try:
-        listener(Event(kind, text, check))
+        listener(Event(kind, text, check, status))
     except Exception:  # a view that breaks never breaks the grading
         pass
 

@@ -19,8 +19,7 @@ def plain_line(event: Event) -> str:
     if event.kind == STEP:
         return f"  build {event.text}"
     if event.kind == DONE:
-        status = event.text.split(": ", 1)[-1].split(",", 1)[0].split(" ", 1)[0]
-        return f"{_MARKS.get(status, '·')} {event.text}"
+        return f"{_MARKS.get(event.status or '', '·')} {event.text}"
     if event.kind == CHECK:
         return f"… {event.text}"
     return event.text

@@ -30,7 +30,7 @@ def test_each_check_is_announced_then_judged():
         run_checks([spec("builds", False), spec("runs", True, ("builds",)), spec("static", True)], ctx=None)
     assert [(e.kind, e.check) for e in seen] == [
         (CHECK, "builds"), (DONE, "builds"), (DONE, "runs"), (CHECK, "static"), (DONE, "static")]
-    assert seen[1].text == "builds: failed, 0/1"
+    assert seen[1].text == "builds: failed, 0/1" and seen[1].status == "failed"
     assert "skipped" in seen[2].text
 
 
@@ -84,7 +84,7 @@ def test_plain_view_outside_a_terminal():
         assert not view.live
         view(Event(CHECK, "builds: the Dockerfile builds", "builds"))
         view(Event(STEP, "[2/4] RUN pip install [extra]"))
-        view(Event(DONE, "builds: passed, 2/2", "builds"))
+        view(Event(DONE, "builds: passed, 2/2", "builds", "passed"))
     text = out.getvalue()
     assert text.splitlines() == ["… builds: the Dockerfile builds", "  build [2/4] RUN pip install [extra]",
                                  "✓ builds: passed, 2/2"]
@@ -96,15 +96,15 @@ def test_no_color_is_honoured(monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     out = io.StringIO()
     with TerminalProgress(out, force_terminal=True) as view:
-        view(Event(DONE, "builds: failed, 0/2", "builds"))
+        view(Event(DONE, "builds: failed, 0/2", "builds", "failed"))
     assert view.console.no_color
     assert "✗ builds: failed, 0/2" in out.getvalue()
     assert "\x1b[31m" not in out.getvalue() and "\x1b[1;31m" not in out.getvalue()
 
 
 def test_plain_line_marks_each_verdict():
-    assert plain_line(Event(DONE, "runs: skipped (needs builds)", "runs")).startswith("–")
-    assert plain_line(Event(DONE, "runs: failed, 0/2", "runs")).startswith("✗")
+    assert plain_line(Event(DONE, "runs: skipped (needs builds)", "runs", "skipped")).startswith("–")
+    assert plain_line(Event(DONE, "runs: failed, 0/2", "runs", "failed")).startswith("✗")
 
 
 @pytest.mark.docker
