@@ -19,6 +19,7 @@ ENV_CREATE := test -x $(PY) || $(PYTHON) -m venv $(VENV)
 endif
 PORT    ?= 8888
 EX      ?=
+HINTS   ?=
 MODEL_DIR := models/all-MiniLM-L6-v2
 # Hash locks generated from requirements/*.in by `make lock`; the learner's environment is
 # course + export, and `make test` adds dev (pytest, schemathesis, Playwright).
@@ -70,9 +71,9 @@ lab: venv engine images model exercises ## Start JupyterLab on the first lesson 
 lab-instructor: venv engine images model exercises ## JupyterLab with nbgrader's instructor tools (formgrader, Create Assignment)
 	@$(PY) -m course.lab --instructor --port $(PORT)
 
-grade: venv engine images model exercises ## Grade every exercise, or one with EX=<id>
+grade: venv engine images model exercises ## Grade every exercise, or one with EX=<id>; HINTS=all shows every hint
 	@# Lost points (exit 1) are the learner's result, not a make failure; exit 2 (cannot grade) is.
-	@$(PY) -m grader grade-all $(if $(EX),--only $(EX)) || test $$? -eq 1
+	@$(PY) -m grader grade-all $(if $(EX),--only $(EX)) $(if $(HINTS),--hints $(HINTS)) || test $$? -eq 1
 
 test: venv-dev lint engine images model exercises test-deps ## The whole test suite, lint included (provisions everything it needs)
 	@$(PY) -m pytest $(PYTEST_ARGS)

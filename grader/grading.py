@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -13,15 +14,16 @@ import docker.errors
 import requests.exceptions
 
 from dockerkit.labels import CACHE_LABEL, owner_labels
-from grader import progress, registry
+from grader import hints, progress, registry, workspace as workspaces
 from grader.engine import Engine
 from grader.errors import (CannotGrade, CheckFailed, CheckSkipped, EngineUnavailable, GraderBug,
-                           ModelMissing, ServiceImageUnavailable, WorkspaceUnreadable)
-from grader.options import (SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
+                           ModelMissing, NotReady, ServiceImageUnavailable, WorkspaceUnreadable)
+from grader.options import (REPO_ROOT, SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
                             models_dir)
 from grader.registry import CheckSpec, Exercise
 from grader.results import CheckResult, ExerciseReport, Status
 from grader.runner import GradingSession
+from grader.wait import wait_for_http
 from grader.workspace import starter_dir
 
 
@@ -52,9 +54,10 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
             result = CheckResult(spec.id, Status.PASSED, spec.points, spec.points, outcome.message, "",
                                  dict(outcome.evidence), time.monotonic() - start)
         except CheckFailed as failure:
-            hint = " ".join([failure.hint or spec.hint, *failure.notes])
-            result = CheckResult(spec.id, Status.FAILED, 0.0, spec.points, failure.message,
-                                 hint, failure.evidence, time.monotonic() - start)
+            tiers = hints.failure_tiers(spec.tiers, failure.evidence, failure.hint, failure.notes)
+            result = hints.show(CheckResult(spec.id, Status.FAILED, 0.0, spec.points, failure.message, "",
+                                            failure.evidence, time.monotonic() - start, tiers),
+                                hints.FEEDBACK_TIERS)
         except CheckSkipped as skipped:  # the host lacks what the check needs: not counted
             result = CheckResult(spec.id, Status.SKIPPED, 0.0, 0.0, skipped.message, "",
                                  skipped.evidence, time.monotonic() - start)
@@ -63,9 +66,12 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
         except (requests.exceptions.ConnectionError, docker.errors.DockerException) as exc:
             if isinstance(exc, docker.errors.APIError) and exc.response is not None:
                 # the engine refused something the learner's work asks for (a bad USER, say)
-                result = CheckResult(spec.id, Status.FAILED, 0.0, spec.points,
-                                     f"the engine refused: {exc.explanation or exc}", spec.hint,
-                                     {"engine_error": str(exc)}, time.monotonic() - start)
+                evidence = {"engine_error": str(exc)}
+                result = hints.show(CheckResult(spec.id, Status.FAILED, 0.0, spec.points,
+                                                f"the engine refused: {exc.explanation or exc}", "", evidence,
+                                                time.monotonic() - start,
+                                                hints.failure_tiers(spec.tiers, evidence)),
+                                    hints.FEEDBACK_TIERS)
             else:
                 raise EngineUnavailable(f"the Docker engine stopped answering ({type(exc).__name__})") from exc
         except Exception as exc:
@@ -135,6 +141,78 @@ def with_prerequisites(exercise: Exercise, check_ids: Iterable[str]) -> tuple[Ch
     return tuple(c for c in exercise.checks if c.id in wanted)
 
 
+def with_checkpoints(exercise: Exercise, path: Path, session: GradingSession,
+                     environment: Environment) -> tuple[Path, list[str]]:
+    """The folder the checks read: the workspace itself, or where it lacks a file the exercise builds on
+    but does not grade (05's Dockerfile), a copy with the given checkpoint in its place. Nothing is
+    written into the learner's folder."""
+    missing = workspaces.missing_inputs(exercise.id, path)
+    if not missing:
+        return path, []
+    copy = session.tmpdir() / path.name
+    shutil.copytree(path, copy, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    notices = []
+    for rel in missing:
+        source = workspaces.checkpoint(exercise.id, rel)
+        text = source.read_text()
+        if environment.service_image:  # a checkpoint built on the reference image names the one in use
+            text = text.replace(SERVICE_IMAGE_TAG, environment.service_image)
+        (copy / rel).write_text(text)
+        notices.append(f"{rel} is not in your workspace: graded with the given checkpoint "
+                       f"{source.relative_to(REPO_ROOT).as_posix()} (`python -m grader start {exercise.id}` "
+                       f"puts your own or that one in place)")
+    return copy, notices
+
+
+def own_service_image(exercise: Exercise, path: Path, session: GradingSession,
+                      environment: Environment) -> tuple[Environment, str]:
+    """The image run.sh runs, and the notice that says which: built from the learner's own earlier
+    Dockerfile (course.yaml's image_from, in a sibling workspace) when it builds the service and
+    answers GET /health with the model mounted, else the reference service image."""
+    reference = f"the reference service image {environment.service_image}"
+    if session.options.reference_image:
+        return environment, f"run.sh ran {reference} (GENAI_GRADER_REFERENCE_IMAGE is set)"
+    reasons = []
+    for entry in exercise.facts.image_from:
+        dockerfile, why = workspaces.learners_own(entry, path)
+        if dockerfile is None:
+            reasons.append(why)
+            continue
+        image, why = _serving_image(session, environment, entry, dockerfile)
+        if image is not None:
+            return replace(environment, service_image=image), f"run.sh ran the image built from your {entry}"
+        reasons.append(why)
+    return environment, f"run.sh ran {reference}: {'; '.join(reasons)}"
+
+
+def _serving_image(session: GradingSession, environment: Environment, entry: str,
+                   dockerfile: Path) -> tuple[str | None, str]:
+    """(image id, "") of the learner's Dockerfile built around the service's code, once it serves;
+    else (None, why not). The image and its trial container belong to the session."""
+    context = session.tmpdir() / "service"
+    shutil.copytree(SERVICE_DIR / "app", context / "app", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        shutil.copy2(SERVICE_DIR / name, context / name)
+    shutil.copy2(dockerfile, context / "Dockerfile")
+    progress.emit(progress.PHASE, f"building your {entry} around the service's code (the image run.sh runs)")
+    built = session.build(context, dockerfile=context / "Dockerfile")
+    if not built.ok:
+        how = "did not build in time" if built.timed_out else "does not build the service"
+        first = " | ".join(built.failure_summary(2).split("\n")).strip()
+        return None, f"your {entry} {how}" + (f" ({first[:200]})" if first else "")
+    container = session.run(built.image_id, publish=8000,
+                            volumes={str(environment.models_dir): {"bind": "/models", "mode": "ro"}})
+    try:
+        wait_for_http(f"http://127.0.0.1:{session.host_port(container, 8000)}/health",
+                      timeout=session.options.start_timeout, http_timeout=session.options.http_timeout,
+                      container=container, what=f"the image of your {entry}")
+    except NotReady as exc:
+        return None, f"the image of your {entry} does not answer GET /health with the model mounted ({exc})"
+    finally:
+        container.remove(force=True, v=True)
+    return built.image_id, ""
+
+
 @dataclass
 class Grading:
     """An open grading: the session that owns its resources, and the context its checks read."""
@@ -142,6 +220,7 @@ class Grading:
     workspace: Path
     session: GradingSession
     context: Any
+    notices: tuple[str, ...] = ()  # what it used in place of the learner's files
 
 
 @contextmanager
@@ -161,7 +240,12 @@ def open_grading(exercise_id: str, workspace: Path | str | None = None, options:
         environment = prepare_environment(exercise, engine, options)
         with GradingSession(engine, options, exercise.id, announce) as session:
             session.claim(exercise.fixed_names)  # takes the grading lock where the exercise fixes names
-            yield Grading(exercise, path, session, exercise.make_context(session, path, environment))
+            graded, notices = with_checkpoints(exercise, path, session, environment)
+            if exercise.facts.image_from and environment.service_image:
+                environment, notice = own_service_image(exercise, path, session, environment)
+                notices.append(notice)
+            yield Grading(exercise, path, session, exercise.make_context(session, graded, environment),
+                          tuple(notices))
     finally:
         if own_engine:
             engine.close()
@@ -179,4 +263,4 @@ def grade(exercise_id: str, workspace: Path | str | None = None, options: Gradin
         results = run_checks(checks, grading.context)
     session = grading.session  # closed now: its cleanup has run
     return ExerciseReport(grading.exercise.id, grading.exercise.title, str(grading.workspace), results,
-                          time.monotonic() - start, session.id, tuple(session.cleanup_errors))
+                          time.monotonic() - start, session.id, tuple(session.cleanup_errors), grading.notices)

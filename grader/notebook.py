@@ -1,13 +1,14 @@
 """The grader inside exercise notebooks.
 
 - `check_points(exercise, check)`: the body of an autograded cell. It prints the
-  check's verdict, message and hint on stdout (nbgrader gives 0 points to a cell
+  check's verdict, message, evidence and hint tiers 1-2 (never the fix) on stdout (nbgrader gives 0 points to a cell
   that writes to stderr) and returns the points earned: nbgrader reads a numeric
   result as partial credit.
 - The grading runs once per kernel and workspace, and again only when a file of
   the workspace changes (the notebook itself aside).
 - `check_my_work(exercise)`: a "Check my work" button that grades afresh and shows
-  the table; where no front end can draw a widget it prints the table instead.
+  the table, with hints that grow with the attempts and a "Show all hints" button;
+  where no front end can draw a widget it prints the table instead.
 - `show_file(exercise, name)`: shows a deliverable as it is saved now, with a link
   that opens it in JupyterLab's editor. No function here writes a learner's file:
   learners write in the editor, and the grader grades what they saved.
@@ -24,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from grader import progress, reporters, workspace as workspaces
+from grader import hints, progress, reporters, workspace as workspaces
 from grader.display import headless
 from grader.errors import CannotGrade
 from grader.grading import grade
@@ -35,6 +36,8 @@ from grader.results import ExerciseReport
 
 _IGNORED_DIRS = {".ipynb_checkpoints", "__pycache__", ".git", ".venv"}
 _CACHE: dict[tuple[str, str], tuple[str, ExerciseReport]] = {}
+_MORE_HELP = ("more help comes with each attempt at a check; stuck? "
+              "Show all hints shows every hint, the exact fix included")
 
 
 def fingerprint(folder: Path) -> str:
@@ -179,19 +182,25 @@ def _describe_created(client: Any, names: FixedNames) -> str:
 
 
 def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
-    """A "Check my work" button; prints the table instead where no widget can be shown."""
-    def run(show: progress.Listener) -> None:
+    """A "Check my work" button; prints the table instead where no widget can be shown.
+
+    Each click is an attempt: the hints of a failed check grow with the attempts at it
+    (grader.hints), and "Show all hints" shows every tier of the last grading, the fix
+    included, without grading again. Printed (nbclient, nbgrader's box) it shows tiers 1-2
+    and counts nothing, so an executed notebook is the same every time."""
+    def run(show: progress.Listener) -> ExerciseReport | None:
         # what the grading is doing (phase, check, build step) is shown while it runs
         with contextlib.redirect_stderr(sys.stdout), progress.listening(show):
             try:
-                report = report_for(exercise_id, workspace, refresh=True)
+                return report_for(exercise_id, workspace, refresh=True)
             except CannotGrade as exc:
                 print(exc.line)
-                return
-        print(reporters.render_table(report))
+                return None
 
     if headless():  # one rule for every widget of the course
-        run(lambda event: print(plain_line(event), flush=True))
+        report = run(lambda event: print(plain_line(event), flush=True))
+        if report is not None:
+            print(reporters.render_table(report))
         return None
     import html
 
@@ -199,23 +208,46 @@ def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
     from IPython.display import display
 
     button = widgets.Button(description="Check my work", icon="check", button_style="primary")
+    all_hints = widgets.Button(description="Show all hints", icon="life-ring",
+                               tooltip="every hint of the last grading, the exact fix included", disabled=True)
     status = widgets.HTML()
     output = widgets.Output(layout={"border": "1px solid #ddd", "padding": "4px"})
+    last: list[ExerciseReport] = []
 
     def show(event: progress.Event) -> None:
         # build steps arrive from a reader thread: only the status line changes there
         status.value = f"<code>{html.escape(plain_line(event))}</code>"
 
     def on_click(_button) -> None:
-        button.disabled = True
+        button.disabled = all_hints.disabled = True
         output.clear_output()
+        last.clear()
         with output:
             try:
-                run(show)
+                report = run(show)
+                if report is not None:
+                    revealed = hints.reveal(report)
+                    print(reporters.render_table(revealed.report, more=_MORE_HELP))
+                    for note in revealed.notes:
+                        print(note)
+                    if revealed.more_available:
+                        last.append(report)
+            except CannotGrade as exc:
+                print(exc.line)
             finally:
                 status.value = ""
                 button.disabled = False
+                all_hints.disabled = not last
+
+    def on_all_hints(_button) -> None:
+        if not last:
+            return
+        output.clear_output()
+        with output:
+            print(reporters.render_table(hints.reveal_all(last[0])))
+        all_hints.disabled = True
 
     button.on_click(on_click)
-    display(widgets.VBox([button, status, output]))
+    all_hints.on_click(on_all_hints)
+    display(widgets.VBox([widgets.HBox([button, all_hints]), status, output]))
     return None

@@ -3,7 +3,9 @@
 A check is a small function `check(ctx) -> Passed` that raises `CheckFailed`
 (through `fail`) when the learner's work misses the expectation. It is
 registered on its exercise with its points, the checks it needs (a check whose
-prerequisite did not pass is skipped), and a hint that points at a lesson.
+prerequisite did not pass is skipped), and three tiers of hints (grader.hints):
+the concept with the lesson section that teaches it, the problem found (templates
+over the failure's evidence), and the exact fix.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Callable, Mapping, NoReturn
 from course.manifest import Course, load
 from course.manifest import FixedNames as FixedNames
 from grader.errors import CheckFailed, CheckSkipped, UnknownExercise
+from grader.hints import Tiers
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,14 @@ class CheckSpec:
     id: str
     points: float
     summary: str          # what passing means, shown by `list` and in notebooks
-    hint: str             # what to do when it fails, ending with the lesson section
+    tiers: Tiers          # the hints for a lost point: concept (ends with the lesson section), problem, fix
     requires: tuple[str, ...]
     run: CheckFunction
+
+    @property
+    def hint(self) -> str:
+        """The one-text hint (the fix, and where the lesson teaches it)."""
+        return f"{self.tiers.fix} {self.tiers.concept[self.tiers.concept.rfind('(see '):]}"
 
 
 @functools.lru_cache(maxsize=1)
@@ -100,8 +108,12 @@ class Exercise:
             raise TypeError(f"exercise {self.id} has no context factory")
         return self._context_factory(*args, **kwargs)
 
-    def check(self, check_id: str, *, points: float, summary: str, hint: str, section: str,
+    def check(self, check_id: str, *, points: float, summary: str, section: str, concept: str | None = None,
+              problem: str | tuple[str, ...] = (), fix: str | None = None, hint: str | None = None,
               requires: tuple[str, ...] = ()) -> Callable[[CheckFunction], CheckFunction]:
+        """Register a check. Its hints: `concept` (tier 1, no command line; the lesson `section` is
+        appended), `problem` (tier 2: templates over the failure's evidence, the first whose keys are all
+        there is used) and `fix` (tier 3). `hint=` alone is the older one-text form, taken as the fix."""
         if any(c.id == check_id for c in self.checks):
             raise ValueError(f"{self.id}: check {check_id} registered twice")
         known = {c.id for c in self.checks}
@@ -110,10 +122,15 @@ class Exercise:
             raise ValueError(f"{self.id}/{check_id}: prerequisites {missing} must be registered before it")
         if points <= 0:
             raise ValueError(f"{self.id}/{check_id}: points must be positive")
+        fix = fix or hint
+        if not fix:
+            raise ValueError(f"{self.id}/{check_id}: a check needs its fix (tier 3)")
+        templates = (problem,) if isinstance(problem, str) else tuple(problem)
+        tiers = Tiers(f"{concept or f'This check looks at one thing: {summary}.'} ({self.see(section)})",
+                      templates or (f"Your work does not do this yet: {summary}.",), fix)
 
         def register(func: CheckFunction) -> CheckFunction:
-            self.checks.append(CheckSpec(check_id, float(points), summary,
-                                         f"{hint} ({self.see(section)})", tuple(requires), func))
+            self.checks.append(CheckSpec(check_id, float(points), summary, tiers, tuple(requires), func))
             return func
         return register
 

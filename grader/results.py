@@ -28,10 +28,13 @@ class CheckResult:
     hint: str = ""
     evidence: Mapping[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    tiers: tuple[str, ...] = ()  # a failed check's hints: concept, problem found, exact fix (grader.hints)
+    shown: int = 0               # how many of them are shown; `hint` is the highest one shown
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "evidence", _frozen(self.evidence))
         object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "tiers", tuple(self.tiers))
 
     @property
     def lost_points(self) -> bool:
@@ -47,6 +50,7 @@ class ExerciseReport:
     duration_s: float = 0.0
     session_id: str = ""   # the label value of everything the grading created (all removed since)
     cleanup_problems: tuple[str, ...] = ()  # what the grading could not remove afterwards, and why
+    notices: tuple[str, ...] = ()  # what the grading used in place of the learner's files, and why
 
     @property
     def score(self) -> float:

@@ -50,11 +50,15 @@ def test_failure_carries_message_hint_evidence_and_notes():
 
     def run(ctx):
         raise CheckFailed("expected a, found b", {"found": "b"}, notes=("(hadolint DL3007 (line 1): x)",))
-    ex.check("one", points=1, summary="s", hint="do a", section="Sec")(run)
+    ex.check("one", points=1, summary="s", concept="why a", problem=("found {found}", "none found"),
+             fix="do a", section="Sec")(run)
     (result,) = run_checks(ex.checks, None)
     assert result.message == "expected a, found b"
-    assert result.hint.startswith("do a (see lessons/02-images-and-layers.ipynb, section \u201cSec\u201d)")
-    assert result.hint.endswith("(hadolint DL3007 (line 1): x)")
+    concept, problem, fix = result.tiers
+    assert concept == "why a (see lessons/02-images-and-layers.ipynb, section \u201cSec\u201d)"
+    assert problem == "found b (hadolint DL3007 (line 1): x)"  # from the evidence, lint findings added
+    assert fix == "do a"
+    assert (result.shown, result.hint) == (2, problem)  # grade() shows tiers 1-2; hint is the highest shown
     assert result.evidence == {"found": "b"}
 
 
@@ -140,5 +144,5 @@ def test_hints_point_at_sections_that_exist_in_the_lessons():
                     if cell["cell_type"] == "markdown" for line in "".join(cell["source"]).splitlines()
                     if line.startswith("#")}
         for check in exercise.checks:
-            section = re.search(r"section \u201c(.+?)\u201d", check.hint).group(1)
+            section = re.search(r"section \u201c(.+?)\u201d", check.tiers.concept).group(1)
             assert section in headings, f"{exercise.id}/{check.id}: no heading {section!r} in {lesson.name}"
