@@ -6,6 +6,7 @@
     feedback   generate_feedback + release_feedback
     export     grades.csv (per student and exercise) and grades-by-check.csv
     box-image  build the grading box image (done by autograde when needed)
+    worker     a grading worker: runs the grading queue's jobs on this host's engine
 
 Exit status 0 on success, 1 when a step failed, 2 on bad usage.
 """
@@ -33,13 +34,16 @@ def _print_summary(rows: list[workflow.CrossCheckRow]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.instructor", description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=["release", "collect", "autograde", "feedback", "export", "box-image"])
+    parser.add_argument("step", choices=["release", "collect", "autograde", "feedback", "export", "box-image",
+                                           "worker"])
     parser.add_argument("--only", metavar="EXERCISE", help="one exercise (default: every exercise with a notebook)")
     parser.add_argument("--force", action="store_true", help="autograde: grade again what was already graded")
     parser.add_argument("--quiet", action="store_true", help="do not echo nbgrader's log")
     parser.add_argument("--boxes", type=int, default=None,
                         help="autograde: grading boxes in flight (default: GENAI_GRADING_BOXES, else from "
                              "the host's cores and memory and the box limits)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker: jobs at once (default: half the boxes in flight, as autograde)")
     args = parser.parse_args(argv)
     only = args.only or None
     echo = None if args.quiet else print
@@ -56,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.step == "export":
             grades, by_check = workflow.export(only, echo=echo)
             print(f"export: {grades} (per student and exercise), {by_check} (per check)")
+        elif args.step == "worker":
+            from course.instructor import taskqueue
+
+            return taskqueue.worker_main(concurrency=args.jobs)
         else:
             print(boximage.ensure_image())
     except InstructorError as exc:

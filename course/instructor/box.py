@@ -152,6 +152,9 @@ class GradingBox:
         self.name = f"genai-box-{safe_name(name)}-{suffix}"
         self.labels = {settings.MANAGED_LABEL: "true", settings.SESSION_LABEL: self.session,
                        settings.COMPONENT_LABEL: "grading-box"}
+        worker = settings.grading_worker()
+        if worker:
+            self.labels[settings.WORKER_LABEL] = worker
         self.container_id: str | None = None
         self.network_name = f"{self.name}-net"
         self._network = None

@@ -295,11 +295,15 @@ class JobRunner:
         def phase(name: str) -> None:
             self._progress(state, name)
 
-        job_dir = store_root() / state.key
         try:
-            result = grade_job(job_dir, limits=self.limits, on_phase=phase)
+            result = grade_job(store_root() / state.key, limits=self.limits, on_phase=phase)
         except Exception as exc:  # the machinery's failure: the grade pass says so for each submission
             result = {"key": state.key, "infrastructure_error": f"{type(exc).__name__}: {exc}"}
+        self._finish(state, result)
+
+    def _finish(self, state: JobState, result: dict[str, Any]) -> None:
+        """Store a job's result (a failure of the machinery is not stored as one) and say so."""
+        job_dir = store_root() / state.key
         result.setdefault("phases", {})["queued"] = state.phases["queued"]
         if "infrastructure_error" in result:
             state.error = result["infrastructure_error"]
@@ -329,10 +333,17 @@ class JobRunner:
             earlier = sum(1 for s in self.states.values() if s.reused)
             self.echo(f"autograde: {len(planned_rows)} submission(s), {len(self.states)} job(s) "
                       f"({shared} identical submission(s) share a job, {earlier} result(s) reused from an "
-                      f"earlier grading); {self.boxes} boxes in flight, {self.jobs_at_once} job(s) at once")
+                      f"earlier grading); {self.where()}")
+        if pending:
+            self._execute(pending)
+        return list(self.states.values())
+
+    def where(self) -> str:
+        return f"{self.boxes} boxes in flight, {self.jobs_at_once} job(s) at once"
+
+    def _execute(self, pending: list[JobState]) -> None:
         with ThreadPoolExecutor(max_workers=self.jobs_at_once, thread_name_prefix="grading-job") as pool:
             list(pool.map(self._run_one, pending))
-        return list(self.states.values())
 
 
 def phase_table(states: list[JobState]) -> list[str]:

@@ -28,6 +28,10 @@ MANAGED_LABEL = "org.genai-course.managed"
 SESSION_LABEL = "org.genai-course.session"
 COMPONENT_LABEL = "org.genai-course.component"
 BOX_IMAGE_REPO = "genai-course/grading-box"
+# On a grading host: which worker process started a box (host:pid:start time), so that the
+# boxes of a worker that died mid-job are found and removed (course/instructor/taskqueue.py).
+WORKER_LABEL = "org.genai-course.grading-worker"
+WORKER_ENV = "GENAI_GRADING_WORKER"
 
 # The learners' files nbgrader copies: everything in an exercise folder but these.
 IGNORE = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".venv", ".git", ".pytest_cache"]
@@ -42,6 +46,11 @@ def course_root() -> Path:
     """Where nbgrader keeps its folders and gradebook: the repository, unless
     GENAI_COURSE_ROOT names another folder (with its own exercises/), as the tests do."""
     return Path(os.environ.get("GENAI_COURSE_ROOT") or REPO_ROOT).resolve()
+
+
+def grading_worker() -> str | None:
+    """The grading worker this process belongs to (set by `make grading-worker`), if any."""
+    return os.environ.get(WORKER_ENV) or None
 
 
 def gradebook() -> Path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from course.instructor import boximage, jobs, settings
+from course.instructor import boximage, jobs, settings, taskqueue
 from course.instructor.errors import InstructorError
 from course.instructor.preprocessors import TRUSTED_REPORT
 
@@ -138,8 +138,11 @@ def _has(step: str, exercise: str) -> bool:
 def autograde(only: str | None = None, force: bool = False, echo=None, boxes: int | None = None,
               progress: Callable[[str], None] | None = print) -> list[StepResult]:
     """Plan, run the grading jobs with bounded concurrency, then let nbgrader consume the results
-    (course/instructor/jobs.py). nbgrader's log goes to `echo`, the jobs' progress to `progress`."""
-    boximage.ensure_image(echo or print)
+    (course/instructor/jobs.py). nbgrader's log goes to `echo`, the jobs' progress to `progress`.
+    With GENAI_GRADING_QUEUE set, the jobs run on the grading workers (course/instructor/taskqueue.py)."""
+    queued = taskqueue.configured()
+    if not queued:
+        boximage.ensure_image(echo or print)
     todo = []
     for ex in assignments(only):
         if _has("submitted", ex):
@@ -160,7 +163,10 @@ def autograde(only: str | None = None, force: bool = False, echo=None, boxes: in
             if failed > stopped or (planning.returncode != 0 and not stopped):
                 tail = "\n".join(planning.output.splitlines()[-15:])
                 raise StepFailed(f"planning the grading jobs of {ex} failed (exit {planning.returncode}):\n{tail}")
-        runner = jobs.JobRunner(boxes or jobs.boxes_in_flight(), echo=progress)
+        if queued:
+            runner: jobs.JobRunner = taskqueue.QueueRunner(echo=progress)
+        else:
+            runner = jobs.JobRunner(boxes or jobs.boxes_in_flight(), echo=progress)
         states = runner.run(jobs.planned(run))
         if progress and states:
             progress("grading jobs: seconds from queued to each phase")

@@ -1,0 +1,127 @@
+"""The grading queue without an engine: its settings, a job as a message, who is alive, the reaper
+on a fake engine, and Celery's delivery settings (late acks, one prefetched, visibility timeout)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from course.instructor import settings, taskqueue
+
+
+@pytest.fixture
+def queue_env(monkeypatch, tmp_path):
+    monkeypatch.setenv(taskqueue.QUEUE_DIR_ENV, str(tmp_path / "redis"))
+    monkeypatch.delenv(taskqueue.PASSWORD_ENV, raising=False)
+    monkeypatch.delenv(taskqueue.VISIBILITY_ENV, raising=False)
+    monkeypatch.setenv("GENAI_COURSE_ROOT", str(tmp_path / "course"))
+    return tmp_path
+
+
+def test_the_password_comes_from_the_queue_folder_and_is_never_shown(queue_env, monkeypatch):
+    monkeypatch.setenv(taskqueue.QUEUE_ENV, "redis://10.0.0.5:6390/0")
+    with pytest.raises(taskqueue.QueueError, match="no password for the grading queue"):
+        taskqueue.broker_url()
+    (queue_env / "redis").mkdir()
+    (queue_env / "redis" / "password").write_text("s3cr/et\n")
+    url = taskqueue.broker_url()
+    assert url == "redis://:s3cr%2Fet@10.0.0.5:6390/0"
+    assert "s3cr" not in taskqueue.shown(url) and "10.0.0.5:6390" in taskqueue.shown(url)
+    monkeypatch.setenv(taskqueue.PASSWORD_ENV, "other")
+    assert taskqueue.broker_url() == "redis://:other@10.0.0.5:6390/0"
+
+
+@pytest.mark.parametrize("url", ["10.0.0.5:6390", "amqp://host/", "redis://"])
+def test_a_queue_url_that_is_not_redis_is_refused_clearly(queue_env, monkeypatch, url):
+    monkeypatch.setenv(taskqueue.QUEUE_ENV, url)
+    with pytest.raises(taskqueue.QueueError, match="use redis://HOST:PORT/DB"):
+        taskqueue.broker_url()
+
+
+def test_a_job_is_not_handed_to_another_worker_while_it_may_still_run(queue_env, monkeypatch):
+    assert taskqueue.visibility_timeout() > taskqueue.job_time_limit()
+    monkeypatch.setenv(taskqueue.VISIBILITY_ENV, "nope")
+    with pytest.raises(taskqueue.QueueError, match="a number of seconds"):
+        taskqueue.visibility_timeout()
+
+
+def test_delivery_is_at_least_once(queue_env, monkeypatch):
+    pytest.importorskip("celery")
+    monkeypatch.setenv(taskqueue.QUEUE_ENV, "redis://:pw@127.0.0.1:6390/0")
+    monkeypatch.setenv(taskqueue.VISIBILITY_ENV, "4000")
+    conf = taskqueue.make_app().conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.broker_transport_options["visibility_timeout"] == 4000
+    assert conf.task_time_limit == taskqueue.job_time_limit()  # a stuck job ends before it is handed on
+    assert taskqueue.TASK in taskqueue.make_app().tasks
+
+
+def test_a_job_travels_as_a_message_and_unpacks_without_links_out(tmp_path):
+    job = tmp_path / "job"
+    (job / "files" / "app").mkdir(parents=True)
+    (job / "spec.json").write_text(json.dumps({"key": "k1", "exercise": "02-storage", "grader_version": "v1"}))
+    (job / "notebook.json").write_text('{"cells": []}')
+    (job / "files" / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (job / "files" / "run.sh").chmod(0o755)
+    (job / "files" / "app" / "main.py").write_text("print(1)\n")
+    payload = taskqueue.pack(job)
+    assert (payload["key"], payload["exercise"], payload["grader_version"]) == ("k1", "02-storage", "v1")
+    out = taskqueue.unpack(json.loads(json.dumps(payload)), tmp_path / "out")
+    assert (out / "files" / "app" / "main.py").read_text() == "print(1)\n"
+    assert os.access(out / "files" / "run.sh", os.X_OK)
+    assert (out / "notebook.json").read_text() == '{"cells": []}'
+
+
+def test_only_a_dead_worker_of_this_host_is_dead():
+    me = taskqueue.worker_id()
+    assert taskqueue.alive(me)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone = taskqueue.worker_id(child.pid)
+    child.wait()
+    assert not taskqueue.alive(gone)
+    host, pid, started = me.split(":")
+    assert not taskqueue.alive(f"{host}:{pid}:{int(started) + 1}")  # a later process with the same pid
+    assert taskqueue.alive(f"another-{socket.gethostname()}:{pid}:1")  # its own host judges it
+
+
+class FakeItem:
+    def __init__(self, name, owner):
+        self.name = self.id = name
+        self.labels = {settings.WORKER_LABEL: owner}
+        self.attrs = {"Labels": self.labels}
+        self.removed = False
+
+    def remove(self):
+        self.removed = True
+
+
+class FakeEngine:
+    def __init__(self, containers, networks):
+        self.items = containers + networks
+        self.containers = type("C", (), {"list": lambda _, all, filters: containers})()
+        self.networks = type("N", (), {"list": lambda _, filters: networks})()
+        self.api = type("A", (), {"remove_container": lambda _, cid, force, v: self._drop(cid)})()
+
+    def _drop(self, cid):
+        next(i for i in self.items if i.id == cid).removed = True
+
+
+def test_the_reaper_removes_what_dead_workers_left_and_nothing_else(queue_env):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead = taskqueue.worker_id(child.pid)
+    child.wait()
+    live = taskqueue.worker_id()
+    boxes = [FakeItem("dead-box", dead), FakeItem("live-box", live)]
+    nets = [FakeItem("dead-net", dead), FakeItem("live-net", live)]
+    (taskqueue.worker_root() / dead.replace(":", "+") / "job").mkdir(parents=True)
+    (taskqueue.worker_root() / live.replace(":", "+") / "job").mkdir(parents=True)
+    removed = taskqueue.reap(FakeEngine(boxes, nets))
+    assert [i.name for i in boxes + nets if i.removed] == ["dead-box", "dead-net"]
+    assert sorted(os.listdir(taskqueue.worker_root())) == [live.replace(":", "+")]
+    assert "dead-box" in removed and "dead-net" in removed
