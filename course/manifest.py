@@ -55,6 +55,16 @@ class Exercise:
     fixed_names: FixedNames = FixedNames()
     shared: Mapping[str, str] = field(default_factory=dict)          # workspace path -> repo path
     solution_files: Mapping[str, str] = field(default_factory=dict)  # workspace path -> repo path
+    # workspace path -> the learner's earlier files it continues ("<exercise id>/<path>"), best first;
+    # the given checkpoint (checkpoint/<path>) when the learner has none of them
+    starts_from: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # the learner's earlier Dockerfiles whose image run.sh runs, best first; else the reference image
+    image_from: tuple[str, ...] = ()
+    checkpoint: Path = Path()  # the given checkpoints of starts_from's files
+
+    def continued(self) -> tuple[str, ...]:
+        """The files of starts_from this exercise does not grade: inputs it builds on."""
+        return tuple(rel for rel in self.starts_from if rel not in self.deliverables)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,20 @@ def _paths(value: Any, where: str) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
-def _facts(ex: dict[str, Any], where: str) -> dict[str, Any]:
+def _earlier_files(value: Any, where: str, earlier: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """A list of "<exercise id>/<deliverable>" naming deliverables of exercises met before this one."""
+    files = _names(value, where)
+    for entry in files:
+        exercise_id, _, rel = entry.partition("/")
+        if exercise_id not in earlier:
+            raise ManifestError(f"{where}: {entry!r} must name an earlier exercise, as <exercise id>/<file>")
+        if rel not in earlier[exercise_id]:
+            raise ManifestError(f"{where}: {rel!r} is not a file {exercise_id} has the learner write "
+                                f"(deliverables: {', '.join(earlier[exercise_id])})")
+    return files
+
+
+def _facts(ex: dict[str, Any], where: str, earlier: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
     """The optional facts of an exercise: needs, images, fixed names, shared and solution files."""
     needs = frozenset(_names(ex.get("needs", []), f"{where}.needs"))
     if needs - NEEDS:
@@ -131,12 +154,21 @@ def _facts(ex: dict[str, Any], where: str) -> dict[str, Any]:
     names = ex.get("fixed_names") or {}
     if not isinstance(names, dict) or set(names) - {"containers", "volumes", "networks"}:
         raise ManifestError(f"{where}.fixed_names maps containers, volumes and networks to lists of names")
+    starts = ex.get("starts_from") or {}
+    if not isinstance(starts, dict) or not all(isinstance(k, str) and k for k in starts):
+        raise ManifestError(f"{where}.starts_from maps a path in the workspace to a list of earlier files")
+    shared = _paths(ex.get("shared", {}), f"{where}.shared")
+    if set(starts) & set(shared):
+        raise ManifestError(f"{where}: {sorted(set(starts) & set(shared))} cannot be both shared and started from")
     return {
         "needs": needs,
         "images": _names(ex.get("images", []), f"{where}.images"),
         "fixed_names": FixedNames(**{kind: _names(v, f"{where}.fixed_names.{kind}") for kind, v in names.items()}),
-        "shared": _paths(ex.get("shared", {}), f"{where}.shared"),
+        "shared": shared,
         "solution_files": _paths(ex.get("solution_files", {}), f"{where}.solution_files"),
+        "starts_from": MappingProxyType({rel: _earlier_files(v, f"{where}.starts_from.{rel}", earlier)
+                                         for rel, v in starts.items()}),
+        "image_from": _earlier_files(ex.get("image_from", []), f"{where}.image_from", earlier),
     }
 
 
@@ -149,8 +181,11 @@ def parse(data: dict, root: Path = ROOT) -> Course:
     for key in LAYOUT_KEYS:
         if "{id}" not in _require(layout, key, "layout"):
             raise ManifestError(f"layout.{key} must contain {{id}}")
+    checkpoints = layout.get("checkpoint")  # needed once an exercise starts from earlier files
+    if checkpoints is not None and (not isinstance(checkpoints, str) or "{id}" not in checkpoints):
+        raise ManifestError("layout.checkpoint must contain {id}")
     lessons: list[Lesson] = []
-    seen_ex: set[str] = set()
+    seen_ex: dict[str, tuple[str, ...]] = {}  # exercise id -> its deliverables, in order
     for n, raw in enumerate(_require(data, "lessons", "course.yaml", list), 1):
         where = f"lessons[{n - 1}]"
         lesson_id = _require(raw, "id", where)
@@ -171,11 +206,16 @@ def parse(data: dict, root: Path = ROOT) -> Course:
             if int(ex_id[:2]) != expected_number:
                 raise ManifestError(f"{ex_where}: exercises are numbered in order; expected "
                                     f"{expected_number:02d}-..., got {ex_id}")
-            seen_ex.add(ex_id)
             deliverables = tuple(_require(ex, "deliverables", ex_where, list))
             ws, nb, solution, fixtures = (Path(layout[key].format(id=ex_id)) for key in LAYOUT_KEYS)
+            facts = _facts(ex, ex_where, seen_ex)
+            if facts["starts_from"] and checkpoints is None:
+                raise ManifestError(f"{ex_where}: starts_from needs layout.checkpoint, where the given "
+                                    f"checkpoints are")
             exercises.append(Exercise(ex_id, _require(ex, "title", ex_where), deliverables, lesson_id, ws, nb,
-                                      solution, fixtures, **_facts(ex, ex_where)))
+                                      solution, fixtures, checkpoint=Path((checkpoints or "").format(id=ex_id)),
+                                      **facts))
+            seen_ex[ex_id] = deliverables
         lessons.append(Lesson(lesson_id, _require(raw, "title", where), notebook, tuple(exercises)))
     if not lessons:
         raise ManifestError("course.yaml lists no lessons")

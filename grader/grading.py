@@ -54,7 +54,8 @@ def run_checks(checks: Sequence[CheckSpec], ctx: Any) -> tuple[CheckResult, ...]
             result = CheckResult(spec.id, Status.PASSED, spec.points, spec.points, outcome.message, "",
                                  dict(outcome.evidence), time.monotonic() - start)
         except CheckFailed as failure:
-            tiers = hints.failure_tiers(spec.tiers, failure.evidence, failure.hint, failure.notes)
+            tiers = hints.failure_tiers(spec.tiers, failure.evidence, failure.message, failure.hint,
+                                         failure.notes)
             result = hints.show(CheckResult(spec.id, Status.FAILED, 0.0, spec.points, failure.message, "",
                                             failure.evidence, time.monotonic() - start, tiers),
                                 hints.FEEDBACK_TIERS)
@@ -200,7 +201,7 @@ def _serving_image(session: GradingSession, environment: Environment, entry: str
         how = "did not build in time" if built.timed_out else "does not build the service"
         first = " | ".join(built.failure_summary(2).split("\n")).strip()
         return None, f"your {entry} {how}" + (f" ({first[:200]})" if first else "")
-    container = session.run(built.image_id, publish=8000,
+    container = session.run(built.tag, publish=8000,
                             volumes={str(environment.models_dir): {"bind": "/models", "mode": "ro"}})
     try:
         wait_for_http(f"http://127.0.0.1:{session.host_port(container, 8000)}/health",
@@ -210,7 +211,7 @@ def _serving_image(session: GradingSession, environment: Environment, entry: str
         return None, f"the image of your {entry} does not answer GET /health with the model mounted ({exc})"
     finally:
         container.remove(force=True, v=True)
-    return built.image_id, ""
+    return built.tag, ""
 
 
 @dataclass

@@ -49,6 +49,7 @@ class GradingOptions:
     lock_timeout: float = 900.0      # waiting for another grading that uses the same fixed names
     no_cache: bool = False           # cold builds (benchmarks); a rebuild check still uses the cache
     service_image: str | None = None  # a prebuilt service image instead of building service/
+    reference_image: bool = False    # run.sh gets the reference image, never the learner's own (tests, instructors)
     limits: Limits = field(default_factory=Limits)
 
     @classmethod
@@ -60,5 +61,6 @@ class GradingOptions:
             http_timeout=positive_number("GENAI_GRADER_HTTP_TIMEOUT", cls.http_timeout),
             lock_timeout=positive_number("GENAI_GRADER_LOCK_TIMEOUT", cls.lock_timeout),
             service_image=os.environ.get("GENAI_SERVICE_IMAGE") or None,
+            reference_image=os.environ.get("GENAI_GRADER_REFERENCE_IMAGE", "") not in ("", "0"),
         )
         return replace(options, **overrides)

@@ -1,17 +1,26 @@
-"""Exercise workspaces: the starter files, plus files shared with service/.
+"""Exercise workspaces: the starter files, the service's code, and the files that continue the
+learner's earlier exercises.
 
-The service's source has one home, service/. Exercises whose workspace holds
-the service (03, 05-08) get copies of those files: `python -m grader
-sync` puts them into exercises/<id>/ where they are missing (the copies are
-git-ignored), and `materialize` assembles a complete workspace elsewhere
-(starter + shared files + optionally the reference solution) for tests. The
-reference solutions of 05-08 are the service's own files (SOLUTION_FILES).
-Which files are shared, and where starters and solutions live, course.yaml says.
+The service's source has one home, service/. Exercises whose workspace builds the service
+(03, 05-08) get copies of its code (course.yaml's `shared`, never an answer): `python -m
+grader sync` puts them into exercises/<id>/ where they are missing (the copies are
+git-ignored). A file that continues an earlier exercise (course.yaml's `starts_from`:
+the Dockerfile grown from 01 to 08, the compose files of 05) is seeded by `python -m
+grader start <id>` from the learner's own earlier file in a sibling workspace (the
+exercises folder, or nbgrader's fetched assignments), else from the given checkpoint
+(checkpoints/<id>/), with one notice per file; nothing ever writes over an existing file.
+`materialize` assembles a complete workspace elsewhere (starter + shared files +
+checkpoints + optionally the reference solution) for tests. The reference solutions of
+05-08 are the service's own files (SOLUTION_FILES).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from course.manifest import load
@@ -83,6 +92,9 @@ def materialize(exercise_id: str, dest: Path, with_solution: bool = False) -> Pa
         _copy(item, dest / item.name)
     for rel, source in shared.items():
         _copy(source, dest / rel)
+    for rel in STARTS_FROM.get(exercise_id, {}):  # a learner who starts afresh: the checkpoints
+        if not (dest / rel).exists():
+            _copy(checkpoint(exercise_id, rel), dest / rel)
     if with_solution:
         if solution_dir(exercise_id).is_dir():
             overlay(solution_dir(exercise_id), dest)
@@ -116,3 +128,134 @@ def sync(exercise_ids: list[str] | None = None, force: bool = False) -> list[Pat
 
 def missing_shared(exercise_id: str, workspace: Path) -> list[str]:
     return [rel for rel in SHARED_FILES.get(exercise_id, {}) if not (workspace / rel).exists()]
+
+
+# -- the learner's path: files that continue an earlier exercise ----------------------------------
+
+STARTS_FROM: dict[str, dict[str, tuple[str, ...]]] = {e.id: dict(e.starts_from) for e in _COURSE.exercises
+                                                      if e.starts_from}
+
+
+def checkpoint(exercise_id: str, rel: str) -> Path:
+    """The given checkpoint of a file the exercise continues (course.yaml's layout.checkpoint)."""
+    path = _COURSE.path(_COURSE.exercise(exercise_id).checkpoint) / rel
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.relative_to(_COURSE.root)} is missing: the workspace of {exercise_id} "
+                                f"starts from it")
+    return path
+
+
+@lru_cache(maxsize=None)
+def _shipped(exercise_id: str, rel: str) -> bytes | None:
+    """The file as the course ships it to a learner who has not touched it: its checkpoint, else the
+    committed starter (git's copy: the one in exercises/ may be the learner's own by now)."""
+    if rel in STARTS_FROM.get(exercise_id, {}):
+        return checkpoint(exercise_id, rel).read_bytes()
+    committed = (_COURSE.exercise(exercise_id).workspace / rel).as_posix()
+    try:
+        return subprocess.run(["git", "-C", str(_COURSE.root), "show", f"HEAD:{committed}"], capture_output=True,
+                              check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def earlier_file(entry: str, workspace: Path) -> Path:
+    """Where "<exercise id>/<file>" is for the learner working in `workspace`: in the sibling workspace
+    of that exercise (exercises/<id>/, or nbgrader's fetched <course>/<id>/)."""
+    exercise_id, _, rel = entry.partition("/")
+    return Path(workspace).resolve().parent / exercise_id / rel
+
+
+def learners_own(entry: str, workspace: Path) -> tuple[Path | None, str]:
+    """(the learner's earlier file, "") when it exists and is their work, else (None, why not)."""
+    path = earlier_file(entry, workspace)
+    exercise_id, _, rel = entry.partition("/")
+    if not path.is_file():
+        return None, f"you have no {entry}"
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        return None, f"your {entry} cannot be read ({exc.strerror})"
+    if not content.strip() or content == _shipped(exercise_id, rel):
+        return None, f"your {entry} is still the starter"
+    return path, ""
+
+
+@dataclass(frozen=True)
+class Seed:
+    """Where one file of a workspace starts from."""
+    name: str                # path in the workspace
+    source: Path | None      # None: the file was already there
+    yours: bool              # the learner's own earlier file, not the checkpoint
+    why: str = ""            # why not the learner's own (when the checkpoint)
+    service: bool = False    # the service's code (shared), not a file of the learner's
+
+    @property
+    def notice(self) -> str:
+        if self.service and self.source is not None:
+            return f"{self.name}: the service's code, copied from {_shown(self.source)}"
+        if self.source is None:
+            return f"{self.name}: already there, left as it is"
+        if self.yours:
+            return f"{self.name}: started from your {_shown(self.source)}"
+        return f"{self.name}: started from the given checkpoint {_shown(self.source)} ({self.why})"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(_COURSE.root).as_posix()
+    except ValueError:
+        return f"{path.parent.name}/{path.name}"
+
+
+def seed_source(exercise_id: str, rel: str, workspace: Path) -> Seed:
+    """Where `rel` would start from: the first of the learner's earlier files that is theirs, else the
+    checkpoint (saying why)."""
+    reasons = []
+    for entry in STARTS_FROM[exercise_id][rel]:
+        path, why = learners_own(entry, workspace)
+        if path is not None:
+            return Seed(rel, path, True)
+        reasons.append(why)
+    return Seed(rel, checkpoint(exercise_id, rel), False, "; ".join(reasons))
+
+
+def start(exercise_id: str, workspace: Path | None = None) -> list[Seed]:
+    """`python -m grader start`: put every missing file of the workspace in place (the service's code,
+    then each file that continues an earlier exercise) and say where each started from. A file that
+    exists is never written; running it again changes nothing."""
+    dest = Path(workspace) if workspace is not None else starter_dir(exercise_id)
+    if not dest.is_dir():
+        raise FileNotFoundError(f"the workspace {dest} does not exist or is not a folder")
+    sources = shared_sources(exercise_id)
+    seeds = [Seed(target.name, sources[target.name], False, service=True) for target in fill_shared(exercise_id, dest)]
+    for rel in STARTS_FROM.get(exercise_id, {}):
+        target = dest / rel
+        if target.exists() or target.is_symlink():
+            seeds.append(Seed(rel, None, False))
+            continue
+        seed = seed_source(exercise_id, rel, dest)
+        assert seed.source is not None
+        try:
+            with open(target, "xb") as out:  # exclusive: never over a file that appeared meanwhile
+                out.write(seed.source.read_bytes())
+        except FileExistsError:
+            seed = Seed(rel, None, False)
+        else:
+            os.chmod(target, seed.source.stat().st_mode & 0o777)
+        seeds.append(seed)
+    return seeds
+
+
+def image_notice(exercise_id: str) -> str | None:
+    """What an exercise that runs the service says of the image its run.sh gets."""
+    image_from = _COURSE.exercise(exercise_id).image_from
+    if not image_from:
+        return None
+    return (f"run.sh runs the image of your {' (else your '.join(image_from)}{')' * (len(image_from) - 1)} "
+            f"when it builds and serves, else the reference service image; the report says which")
+
+
+def missing_inputs(exercise_id: str, workspace: Path) -> list[str]:
+    """Files the exercise builds on but does not grade (a Dockerfile for 05) that the workspace lacks."""
+    return [rel for rel in _COURSE.exercise(exercise_id).continued() if not (Path(workspace) / rel).exists()]

@@ -13,7 +13,8 @@ from grader.options import REPO_ROOT
 def test_materialize_starter_has_shared_files_from_the_service(tmp_path):
     """Does exercise 03's workspace get app/ and requirements.txt from service/, not from stale copies?"""
     dest = workspace.materialize("03-permissions", tmp_path / "ws")
-    assert (dest / "Dockerfile").read_text() == (REPO_ROOT / "exercises/03-permissions/Dockerfile").read_text()
+    # a learner who starts afresh: the Dockerfile 03 continues is the given checkpoint
+    assert (dest / "Dockerfile").read_text() == (REPO_ROOT / "checkpoints/03-permissions/Dockerfile").read_text()
     assert filecmp.cmp(dest / "requirements.txt", REPO_ROOT / "service/requirements.txt", shallow=False)
     assert (dest / "app" / "main.py").read_text() == (REPO_ROOT / "service/app/main.py").read_text()
     assert not list(dest.rglob("__pycache__"))
@@ -52,3 +53,12 @@ def test_shared_copies_are_git_ignored():
         for rel in files:
             path = f"exercises/{exercise_id}/{rel}" + ("/" if (REPO_ROOT / files[rel]).is_dir() else "")
             assert path in ignored, f"{path} is not in .gitignore"
+
+
+def test_seeded_files_are_git_ignored_and_not_committed():
+    """Are the files `grader start` seeds the learner's (ignored by git), with no committed starter left?"""
+    ignored = (REPO_ROOT / ".gitignore").read_text().splitlines()
+    for exercise_id, files in workspace.STARTS_FROM.items():
+        for rel in files:
+            assert f"exercises/{exercise_id}/{rel}" in ignored, f"exercises/{exercise_id}/{rel} is not ignored"
+            assert workspace.checkpoint(exercise_id, rel).is_file()

@@ -98,8 +98,10 @@ def test_exercise_has_starter_notebook_solution_and_fixtures(course, repo_root, 
     e = course.exercise(exercise_id)
     workspace = repo_root / e.workspace
     assert workspace.is_dir(), f"missing starter folder {e.workspace}"
-    missing = [d for d in e.deliverables if not (workspace / d).is_file()]
-    assert not missing, f"the starter {e.workspace} lacks {', '.join(missing)}"
+    # a file that continues an earlier exercise starts from the learner's own, else from its checkpoint
+    missing = [d for d in e.deliverables
+               if not (repo_root / (e.checkpoint if d in e.starts_from else e.workspace) / d).is_file()]
+    assert not missing, f"the starter {e.workspace} (or its checkpoints) lacks {', '.join(missing)}"
     notebook = repo_root / e.notebook
     assert notebook.is_file(), f"missing exercise notebook {e.notebook}"
     nbformat.validate(nbformat.read(notebook, as_version=4))
