@@ -48,8 +48,9 @@ _LOCK_WAIT_S = 5.0
 class Tiers:
     """What a check declares: tier 1 (with its lesson pointer), tier-2 templates, tier 3.
 
-    A tier-2 template names evidence keys in braces (`{unpinned}`); the first template whose
-    keys the failure's evidence all has is used, so the last one may name none."""
+    A tier-2 template names evidence keys in braces (`{unpinned}`), or `{found}`: what the
+    failure message says was found (its text before "; expected"). The first template whose
+    keys the failure has is used."""
     concept: str
     problem: tuple[str, ...]
     fix: str
@@ -72,18 +73,27 @@ def _plain(value: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def problem_text(tiers: Tiers, evidence: Mapping[str, Any], specific: str | None = None,
+def found_part(message: str) -> str:
+    """What a verdict says was found: its text before "; expected" (its first line)."""
+    first = (message.strip().splitlines() or [""])[0]
+    return first.split("; expected")[0].strip().rstrip(":;,.")
+
+
+def problem_text(tiers: Tiers, evidence: Mapping[str, Any], message: str = "", specific: str | None = None,
                  notes: Sequence[str] = ()) -> str:
     """Tier 2 for one failure: the check's template filled from the evidence, what the failure
     itself found (a failure-specific hint, lint findings), or the engine's refusal."""
     parts: list[str] = []
+    facts = {k: _plain(v) for k, v in evidence.items()}
+    if message.strip():
+        facts.setdefault("found", found_part(message))
     if "engine_error" in evidence and len(evidence) == 1:
-        parts.append(f"The engine refused what your work asks for: {_plain(evidence['engine_error'])}.")
+        parts.append(f"The engine refused what your work asks for: {facts['engine_error']}.")
     else:
         for template in tiers.problem:
             names = _keys(template)
-            if names <= set(evidence):
-                parts.append(template.format(**{k: _plain(evidence[k]) for k in names}))
+            if names <= set(facts):
+                parts.append(template.format(**{k: facts[k] for k in names}))
                 break
     if specific:
         parts.append(specific)
@@ -94,9 +104,9 @@ def problem_text(tiers: Tiers, evidence: Mapping[str, Any], specific: str | None
     return " ".join(parts)
 
 
-def failure_tiers(tiers: Tiers, evidence: Mapping[str, Any], specific: str | None = None,
+def failure_tiers(tiers: Tiers, evidence: Mapping[str, Any], message: str = "", specific: str | None = None,
                   notes: Sequence[str] = ()) -> tuple[str, str, str]:
-    return (tiers.concept, problem_text(tiers, evidence, specific, notes), tiers.fix)
+    return (tiers.concept, problem_text(tiers, evidence, message, specific, notes), tiers.fix)
 
 
 def show(result: CheckResult, level: int) -> CheckResult:

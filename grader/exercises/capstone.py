@@ -65,8 +65,11 @@ exercise.context(CapstoneContext)
 
 
 @exercise.check("config_valid", points=1, summary="`docker compose -f compose.yaml config` accepts the file",
-                hint="Run `docker compose -f compose.yaml config` (with PORT and MODELS_DIR set) and fix what it "
-                     "reports.",
+                concept="Compose must accept the production file on its own before anything starts.",
+                problem=("Compose refused your compose.yaml: {output}.",
+                         "Compose refused your compose.yaml: {found}."),
+                fix="Run `docker compose -f compose.yaml config` (with PORT and MODELS_DIR set) and fix what it "
+                    "reports.",
                 section="Production settings in Compose")
 def check_config_valid(ctx: CapstoneContext):
     return passed(config_services(ctx.stack_config))
@@ -75,16 +78,24 @@ def check_config_valid(ctx: CapstoneContext):
 exercise.check("stack_healthy", points=2,
                summary="`docker compose -f compose.yaml up --wait` starts both services and the server answers "
                        "GET /health",
-               hint="Run `docker compose -f compose.yaml up -d --build --wait` yourself and read `docker compose "
-                    "logs server`, `docker compose ps -a` (exit codes) and `docker inspect` (OOMKilled): a read-only "
-                    "root needs tmpfs for /tmp, the model comes from ${MODELS_DIR}.",
+               concept="A production stack is up when every service reports healthy; read-only roots, limits and "
+                       "secrets each add a way for a service not to start.",
+               problem=("Your stack did not become healthy: {states}.",
+                        "Your stack did not become healthy: {found}."),
+               fix="Run `docker compose -f compose.yaml up -d --build --wait` yourself and read `docker compose "
+                   "logs server`, `docker compose ps -a` (exit codes) and `docker inspect` (OOMKilled): a read-only "
+                   "root needs tmpfs for /tmp, the model comes from ${MODELS_DIR}.",
                section="Debugging drill", requires=("config_valid",))(check_stack_healthy)
 
 
 @exercise.check("non_root", points=1,
                 summary="the server's image user is not root and its processes run with a non-zero uid",
-                hint="USER in the final stage of the Dockerfile (lessons/04-permissions.ipynb), and no `user: root` "
-                     "in compose.yaml.",
+                concept="In production the server runs as its own unprivileged user, set in the image and not "
+                        "undone by the compose file.",
+                problem=("Your server runs as {user}: {found}.",
+                         "In your stack, {found}."),
+                fix="USER in the final stage of the Dockerfile (lessons/04-permissions.ipynb), and no `user: root` "
+                    "in compose.yaml.",
                 section="The capstone, check by check", requires=("config_valid",))
 def check_non_root(ctx: CapstoneContext):
     image = ctx.client.images.get(ctx.server_image())
@@ -106,10 +117,13 @@ def check_non_root(ctx: CapstoneContext):
 
 
 @exercise.check("healthcheck", points=1, summary="server and db have health checks, and both report healthy",
-                hint="A HEALTHCHECK in the Dockerfile (GET /health with Python: the slim image has no curl) or "
-                     "`healthcheck:` in compose.yaml for the server, with a start period longer than the model "
-                     "load; `pg_isready` for db. `up --wait` and depends_on rely on them; restart policies do not "
-                     "(they react to exits only).",
+                concept="A health check tells the engine when a service is ready and when it is broken; starting "
+                        "order and the wait for a ready stack rely on it.",
+                problem="In your stack, {found}.",
+                fix="A HEALTHCHECK in the Dockerfile (GET /health with Python: the slim image has no curl) or "
+                    "`healthcheck:` in compose.yaml for the server, with a start period longer than the model "
+                    "load; `pg_isready` for db. `up --wait` and depends_on rely on them; restart policies do not "
+                    "(they react to exits only).",
                 section="HEALTHCHECK and the start period", requires=("config_valid",))
 def check_healthcheck(ctx: CapstoneContext):
     found, missing = [], []
@@ -139,8 +153,11 @@ def check_healthcheck(ctx: CapstoneContext):
 
 
 @exercise.check("read_only_rootfs", points=1, summary="the server runs with a read-only root file system",
-                hint="`read_only: true` on the server, with `tmpfs: [/tmp]` for scratch space; its data goes to "
-                     "PostgreSQL and its model comes from a read-only mount, so nothing else needs writing.",
+                concept="A read-only root file system stops anyone from changing the container's files; what must"
+                        " be written goes to a tmpfs or a volume.",
+                problem="In your stack, {found}.",
+                fix="`read_only: true` on the server, with `tmpfs: [/tmp]` for scratch space; its data goes to "
+                    "PostgreSQL and its model comes from a read-only mount, so nothing else needs writing.",
                 section="A read-only root file system", requires=("config_valid",))
 def check_read_only_rootfs(ctx: CapstoneContext):
     if ctx.stack_config.service(SERVER).get("read_only") is not True:
@@ -155,8 +172,11 @@ def check_read_only_rootfs(ctx: CapstoneContext):
 
 
 @exercise.check("resource_limits", points=1, summary="every service has a memory and a CPU limit",
-                hint="Under each service: `deploy: {resources: {limits: {cpus: \"1\", memory: 1g, pids: 256}}}`: "
-                     "without limits one runaway container can starve the host and everything on it.",
+                concept="Without limits one runaway container can use all the memory and CPU of the host and "
+                        "starve everything else on it.",
+                problem="In your stack, {found}.",
+                fix="Under each service: `deploy: {resources: {limits: {cpus: \"1\", memory: 1g, pids: 256}}}`: "
+                    "without limits one runaway container can starve the host and everything on it.",
                 section="Memory, CPU and process limits", requires=("config_valid",))
 def check_resource_limits(ctx: CapstoneContext):
     config = ctx.stack_config
@@ -188,8 +208,11 @@ def _memory(value: Any) -> str:
 
 
 @exercise.check("restart_policy", points=1, summary="every service restarts on failure",
-                hint="`restart: unless-stopped` (or always, on-failure) under each service: a crash or a reboot "
-                     "must not leave the service down.",
+                concept="A restart policy brings a service back after a crash or a reboot; without one it stays "
+                        "down.",
+                problem="In your stack, {found}.",
+                fix="`restart: unless-stopped` (or always, on-failure) under each service: a crash or a reboot "
+                    "must not leave the service down.",
                 section="What restarts a container", requires=("config_valid",))
 def check_restart_policy(ctx: CapstoneContext):
     shown, missing = [], []
@@ -206,22 +229,33 @@ def check_restart_policy(ctx: CapstoneContext):
 
 
 exercise.check("localhost_only", points=1, summary="every published port is bound to 127.0.0.1",
-               hint='`ports: ["127.0.0.1:${PORT}:8000"]` on the server, and no published port on db.',
+               concept="A port published without an address is open to the whole network; only the server needs "
+                       "one, on the loopback address.",
+               problem=("Your stack publishes {exposed}: reachable from other machines.",
+                        "In your stack, {found}."),
+               fix='`ports: ["127.0.0.1:${PORT}:8000"]` on the server, and no published port on db.',
                section="Production settings in Compose", requires=("config_valid",))(check_localhost_only)
 
 
 exercise.check("secret_file", points=1,
                summary="the token reaches the server as /run/secrets/api_token and appears in no container "
                        "environment and no image layer",
-               hint="The api_token secret from ./secrets/api_token.txt (lessons/06-compose.ipynb, “Secrets are "
-                    "files, not environment variables”); Compose bind-mounts the file, so its mode must let the "
-                    "server's user read it (a 0600 file of yours is unreadable to uid 1001).",
+               concept="The token reaches the server as a file from a secret, readable by the server's user, and "
+                       "never as an environment variable.",
+               problem=("In your stack the token leaks: {leaks}.",
+                        "In your stack, {found}."),
+               fix="The api_token secret from ./secrets/api_token.txt (lessons/06-compose.ipynb, “Secrets are "
+                   "files, not environment variables”); Compose bind-mounts the file, so its mode must let the "
+                   "server's user read it (a 0600 file of yours is unreadable to uid 1001).",
                section="Production settings in Compose", requires=("stack_healthy",))(check_secret_file)
 
 
 @exercise.check("size_budget", points=2, summary="the server's image adds at most 280 MB to its final base image",
-                hint="A multi-stage venv build of requirements.txt, as in exercise 06 (lessons/07-image-optimisation"
-                     ".ipynb): the layer table above shows where the megabytes are.",
+                concept="An image's size is the sum of its layers over the base; a multi-stage build keeps only "
+                        "what the service needs at run time.",
+                problem="Your server's image: {found}. The largest layers in the table above are where to look.",
+                fix="A multi-stage venv build of requirements.txt, as in exercise 06 (lessons/07-image-optimisation"
+                    ".ipynb): the layer table above shows where the megabytes are.",
                 section="The capstone, check by check", requires=("config_valid",))
 def check_size_budget(ctx: CapstoneContext):
     return size_budget(ctx.analysis)
@@ -238,9 +272,12 @@ def _timed(call) -> tuple[Any, float]:
 @exercise.check("serves_under_load", points=3,
                 summary=f"a burst of {BURST} concurrent /embed and /search requests is answered within "
                         f"{BURST_DEADLINE_S:.0f} s, correctly, without any 5xx",
-                hint="Check the server's limits (memory, CPUs) and its queue (MAX_QUEUE_SIZE): the service batches "
-                     "concurrent requests and answers 429 with Retry-After when its queue is full; a few of those "
-                     "are fine, errors and timeouts are not. `docker compose logs server` shows what went wrong.",
+                concept="Under a burst of requests the service must answer each one correctly or say it is busy "
+                        "(429 with Retry-After); errors and timeouts are failures.",
+                problem="Under the grader's burst your stack answered: {found}.",
+                fix="Check the server's limits (memory, CPUs) and its queue (MAX_QUEUE_SIZE): the service batches "
+                    "concurrent requests and answers 429 with Retry-After when its queue is full; a few of those "
+                    "are fine, errors and timeouts are not. `docker compose logs server` shows what went wrong.",
                 section="Under a burst: 429 and Retry-After", requires=("stack_healthy",))
 def check_serves_under_load(ctx: CapstoneContext):
     endpoint = ctx.endpoint()

@@ -74,9 +74,13 @@ exercise.context(ComposeExerciseContext)
 
 @exercise.check("config_valid", points=1,
                 summary="`docker compose config` accepts compose.yaml alone and with compose.override.yaml",
-                hint="Run `docker compose -f compose.yaml config` and `docker compose config` in the folder (with "
-                     "PORT and MODELS_DIR set) and fix what they report: YAML indentation, unknown keys, "
-                     "variables without a value.",
+                concept="Compose reads the base file and merges the override over it; both must be valid on their"
+                        " own terms before anything starts.",
+                problem=("Compose refused your files ({files}): {output}.",
+                         "Compose refused your files: {found}."),
+                fix="Run `docker compose -f compose.yaml config` and `docker compose config` in the folder (with "
+                    "PORT and MODELS_DIR set) and fix what they report: YAML indentation, unknown keys, "
+                    "variables without a value.",
                 section="Setting up a project")
 def check_config_valid(ctx: ComposeExerciseContext):
     base = config_services(ctx.base_config)
@@ -86,14 +90,21 @@ def check_config_valid(ctx: ComposeExerciseContext):
 
 exercise.check("stack_healthy", points=2,
                summary="`docker compose up --wait` brings both services to healthy",
-               hint="Give db a healthcheck (`pg_isready`), mount the model read-only at /models from ${MODELS_DIR}, "
-                    "and read `docker compose logs` for the service that failed.",
+               concept="Bringing a stack up waits until each service reports healthy: a service without a health "
+                       "check, or one that cannot start, keeps the stack from being ready.",
+               problem=("Your stack did not become healthy: {states}.",
+                        "Your stack did not become healthy: {found}."),
+               fix="Give db a healthcheck (`pg_isready`), mount the model read-only at /models from ${MODELS_DIR}, "
+                   "and read `docker compose logs` for the service that failed.",
                section="Up", requires=("config_valid",))(check_stack_healthy)
 
 
 @exercise.check("user_network", points=1, summary="both services are on genai-net",
-                hint="Declare `networks: {genai-net: {driver: bridge}}` at the top level and list genai-net under "
-                     "both services: a user-defined bridge of their own, where they find each other by name.",
+                concept="Services on a network of their own find each other by service name, apart from "
+                        "everything else on the machine.",
+                problem="In your compose files, {found}.",
+                fix="Declare `networks: {genai-net: {driver: bridge}}` at the top level and list genai-net under "
+                    "both services: a user-defined bridge of their own, where they find each other by name.",
                 section="Setting up a project", requires=("config_valid",))
 def check_user_network(ctx: ComposeExerciseContext):
     config = ctx.stack_config
@@ -129,8 +140,13 @@ def check_user_network(ctx: ComposeExerciseContext):
 
 
 @exercise.check("depends_healthy", points=1, summary="server depends on db with condition service_healthy",
-                hint="Write `depends_on: {db: {condition: service_healthy}}` under server: a plain depends_on only "
-                     "waits for the database's container to start, not for PostgreSQL to accept connections.",
+                concept="Starting order is not readiness: a service can wait for another's container to start, or"
+                        " for it to report healthy, and a database takes a while to accept connections.",
+                problem=("Your server depends on db with the condition '{condition}', which does not wait for "
+                         "PostgreSQL to be ready.",
+                         "In your compose files, {found}."),
+                fix="Write `depends_on: {db: {condition: service_healthy}}` under server: a plain depends_on only "
+                    "waits for the database's container to start, not for PostgreSQL to accept connections.",
                 section="Up", requires=("config_valid",))
 def check_depends_healthy(ctx: ComposeExerciseContext):
     depends = ctx.stack_config.service(SERVER).get("depends_on") or {}
@@ -144,25 +160,38 @@ def check_depends_healthy(ctx: ComposeExerciseContext):
 
 
 exercise.check("localhost_only", points=1, summary="every published port is bound to 127.0.0.1",
-               hint='Publish with the loopback address: `ports: ["127.0.0.1:${PORT}:8000"]`, and do not publish '
-                    "the database at all: the server reaches it on genai-net.",
+               concept="A port published without an address is open to the whole network; the database needs no "
+                       "published port at all, the server one on the loopback address.",
+               problem=("Your stack publishes {exposed}: reachable from other machines.",
+                        "In your stack, {found}."),
+               fix='Publish with the loopback address: `ports: ["127.0.0.1:${PORT}:8000"]`, and do not publish '
+                   "the database at all: the server reaches it on genai-net.",
                section="Setting up a project", requires=("config_valid",))(check_localhost_only)
 
 
 exercise.check("secret_file", points=2,
                summary="the token reaches the server as /run/secrets/api_token and appears in no container "
                        "environment and no image layer",
-               hint="Declare `secrets: {api_token: {file: ./secrets/api_token.txt}}` at the top level and "
-                    "`secrets: [api_token]` under server; never pass the token as an environment variable or a "
-                    "build argument, where `docker inspect` and `docker history` show it.",
+               concept="A secret given as an environment variable or a build argument shows in inspect output and"
+                       " image history; given as a file, it reaches only the services that name it.",
+               problem=("In your stack the token leaks: {leaks}.",
+                        "In your stack, {found}."),
+               fix="Declare `secrets: {api_token: {file: ./secrets/api_token.txt}}` at the top level and "
+                   "`secrets: [api_token]` under server; never pass the token as an environment variable or a "
+                   "build argument, where `docker inspect` and `docker history` show it.",
                section="Secrets are files, not environment variables", requires=("stack_healthy",))(check_secret_file)
 
 
 @exercise.check("server_uses_db", points=1,
                 summary="a document stored through the server's API is read back after the server is recreated",
-                hint="Point the server at PostgreSQL: `DATABASE_URL: postgresql://<user>@db:5432/<database>` "
-                     "(the password from a secret file, DATABASE_PASSWORD_FILE); without it the service keeps "
-                     "documents in SQLite inside its own container.",
+                concept="The server keeps documents in PostgreSQL only when it is told where the database is; "
+                        "otherwise it writes to a file inside its own container, gone when the container is "
+                        "recreated.",
+                problem=("Your server keeps its documents in {storage}, not in PostgreSQL.",
+                         "In your stack, {found}."),
+                fix="Point the server at PostgreSQL: `DATABASE_URL: postgresql://<user>@db:5432/<database>` "
+                    "(the password from a secret file, DATABASE_PASSWORD_FILE); without it the service keeps "
+                    "documents in SQLite inside its own container.",
                 section="Talk to it", requires=("stack_healthy",))
 def check_server_uses_db(ctx: ComposeExerciseContext):
     endpoint = ctx.endpoint()
@@ -194,8 +223,12 @@ def check_server_uses_db(ctx: ComposeExerciseContext):
 
 
 @exercise.check("db_volume", points=1, summary="db data lives on a named volume and survives `down` then `up`",
-                hint="Mount a named volume at PostgreSQL's data folder: `volumes: [db-data:/var/lib/postgresql/data]` "
-                     "under db and `volumes: {db-data: {}}` at the top level; `down` keeps it, `down -v` deletes it.",
+                concept="PostgreSQL's data must live on a named volume: the container's writable layer goes with "
+                        "the container, a named volume survives it.",
+                problem=("In your stack, PostgreSQL's data folder is {mount}.",
+                         "In your stack, {found}."),
+                fix="Mount a named volume at PostgreSQL's data folder: `volumes: [db-data:/var/lib/postgresql/data]` "
+                    "under db and `volumes: {db-data: {}}` at the top level; `down` keeps it, `down -v` deletes it.",
                 section="Down and up again: the data stays", requires=("stack_healthy",))
 def check_db_volume(ctx: ComposeExerciseContext):
     db = ctx.project.container(DB)
@@ -269,9 +302,12 @@ def _source_binds(ctx: ComposeExerciseContext, svc: dict) -> list[dict]:
 
 @exercise.check("override_dev", points=1,
                 summary="the override adds a source bind mount and a reloading command; the base file has neither",
-                hint="Keep compose.yaml the production shape; in compose.override.yaml bind-mount ./app over the "
-                     "image's app folder and run uvicorn with --reload, so that an edit shows at once in "
-                     "development and never in production.",
+                concept="The base file is the production shape; the override adds what only development needs "
+                        "(the source from the host, a server that reloads), so production never gets it.",
+                problem="In your compose files, {found}.",
+                fix="Keep compose.yaml the production shape; in compose.override.yaml bind-mount ./app over the "
+                    "image's app folder and run uvicorn with --reload, so that an edit shows at once in "
+                    "development and never in production.",
                 section="Override files: production base, development on top", requires=("config_valid",))
 def check_override_dev(ctx: ComposeExerciseContext):
     base = ctx.base_config.service(SERVER)
@@ -301,8 +337,11 @@ def check_override_dev(ctx: ComposeExerciseContext):
 
 
 @exercise.check("watch", points=1, summary="develop.watch syncs the source into the server",
-                hint="Under server in compose.override.yaml add `develop: {watch: [{action: sync, path: ./app, "
-                     "target: <the image's app folder>}]}` and run `docker compose watch`.",
+                concept="Compose can watch the source folder and sync each change into the running container, "
+                        "without a rebuild.",
+                problem="In your compose files, {found}.",
+                fix="Under server in compose.override.yaml add `develop: {watch: [{action: sync, path: ./app, "
+                    "target: <the image's app folder>}]}` and run `docker compose watch`.",
                 section="`docker compose watch`", requires=("config_valid",))
 def check_watch(ctx: ComposeExerciseContext):
     watch = ((ctx.stack_config.service(SERVER).get("develop") or {}).get("watch")) or []

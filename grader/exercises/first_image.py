@@ -38,14 +38,27 @@ class FirstImageContext(DockerfileContext):
 exercise.context(FirstImageContext)
 
 exercise.check("builds", points=2, summary="the Dockerfile builds",
-               hint="Read the build output above: it names the step that failed and why.",
+               concept="An image is built step by step from the Dockerfile; when one step fails, the build stops "
+                       "there and the step's own output says why.",
+               problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
+                        "runs a server, so it never ends.",
+                        "Your Dockerfile cannot be read at line {line}: {found}.",
+                        "Your build stopped with exit code {returncode}; the error is in the last lines of its "
+                        "output: {log_tail}",
+                        "Your build failed: {found}."),
+               fix="Read the build output above: it names the step that failed and why.",
                section="A first Dockerfile")(check_builds)
 
 
 @exercise.check("pinned_base", points=1,
                 summary="every FROM names an explicit tag or digest, never latest or none",
-                hint="Name an exact tag, such as `FROM python:3.11-slim` (or a digest): without one, or with "
-                     "`latest`, the base image changes under you from one build to the next.",
+                concept="A base image named without a tag means its latest version, which changes under you: the "
+                        "same Dockerfile then builds a different image from one day to the next.",
+                problem=("Your Dockerfile starts from {unpinned}, a name with no fixed version: rebuilt tomorrow,"
+                         " it may start from another image.",
+                         "In your Dockerfile, {found}."),
+                fix="Name an exact tag, such as `FROM python:3.11-slim` (or a digest): without one, or with "
+                    "`latest`, the base image changes under you from one build to the next.",
                 section="Why overwriting `latest` hurts")
 def check_pinned_base(ctx: FirstImageContext):
     df = ctx.parsed
@@ -60,8 +73,13 @@ def check_pinned_base(ctx: FirstImageContext):
 
 @exercise.check("slim_base", points=1,
                 summary="the final stage is based on a slim, alpine or distroless variant",
-                hint="Start the final stage from a small variant such as `python:3.11-slim`: the full image "
-                     "carries compilers and tools your service never uses.",
+                concept="The final image carries everything its base holds; a small variant of the base leaves "
+                        "out compilers and tools a service never uses, and with them size and attack surface.",
+                problem=("Your final stage starts from {base}, a full image: everything in it ships with your "
+                         "service.",
+                         "In your Dockerfile, {found}."),
+                fix="Start the final stage from a small variant such as `python:3.11-slim`: the full image "
+                    "carries compilers and tools your service never uses.",
                 section="A first Dockerfile")
 def check_slim_base(ctx: FirstImageContext):
     df = ctx.parsed
@@ -76,8 +94,13 @@ def check_slim_base(ctx: FirstImageContext):
 
 
 @exercise.check("exposes_port", points=1, summary="the image config exposes 8000/tcp",
-                hint="Add `EXPOSE 8000`: it documents the port in the image, so that `docker run -P` and "
-                     "readers know where the service listens.",
+                concept="An image documents the port its service listens on in its configuration, so that people "
+                        "and tools know which port to publish.",
+                problem=("Your image's configuration exposes {exposed}, not the port the service listens on "
+                         "(8000).",
+                         "In your image, {found}."),
+                fix="Add `EXPOSE 8000`: it documents the port in the image, so that `docker run -P` and "
+                    "readers know where the service listens.",
                 section="A first Dockerfile", requires=("builds",))
 def check_exposes_port(ctx: FirstImageContext):
     ports = ctx.image.exposed_ports
@@ -87,9 +110,15 @@ def check_exposes_port(ctx: FirstImageContext):
 
 
 @exercise.check("exec_form", points=1, summary="CMD/ENTRYPOINT are in exec (JSON array) form",
-                hint='Write `CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]`: in exec '
-                     "form the server is PID 1 and receives `docker stop`'s SIGTERM; in shell form /bin/sh "
-                     "gets it and the server is killed after a 10 s wait.",
+                concept="How CMD is written decides which process is PID 1 and receives the stop signal: written "
+                        "as a JSON array, the server itself; written as a plain string, a shell that does not "
+                        "pass the signal on.",
+                problem=("Your Dockerfile writes {shell_form} as a plain string, so a shell wraps the server and "
+                         "the server never hears the stop signal.",
+                         "In your Dockerfile, {found}."),
+                fix='Write `CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]`: in exec '
+                    "form the server is PID 1 and receives `docker stop`'s SIGTERM; in shell form /bin/sh "
+                    "gets it and the server is killed after a 10 s wait.",
                 section="A first Dockerfile")
 def check_exec_form(ctx: FirstImageContext):
     df = ctx.parsed
@@ -112,9 +141,13 @@ def check_exec_form(ctx: FirstImageContext):
 
 @exercise.check("serves_http", points=2,
                 summary="a container from the image answers GET /health with 200 on a port published on 127.0.0.1",
-                hint="Run uvicorn on all interfaces and port 8000 (`--host 0.0.0.0 --port 8000`): inside a "
-                     "container 127.0.0.1 is the container's own loopback, which a published port never "
-                     "reaches. Try it: `docker run --rm -p 127.0.0.1:8000:8000 <image>`.",
+                concept="A published port reaches the container's network interface, not its loopback: a server "
+                        "in a container must listen on all its interfaces, on the port you publish.",
+                problem="The container started from your image did not answer on port 8000: {found}. The "
+                        "container's logs and the address uvicorn listens on usually say why.",
+                fix="Run uvicorn on all interfaces and port 8000 (`--host 0.0.0.0 --port 8000`): inside a "
+                    "container 127.0.0.1 is the container's own loopback, which a published port never "
+                    "reaches. Try it: `docker run --rm -p 127.0.0.1:8000:8000 <image>`.",
                 section="A first Dockerfile", requires=("builds",))
 def check_serves_http(ctx: FirstImageContext):
     container = ctx.session.run(ctx.image.id, publish=APP_PORT)
@@ -132,9 +165,14 @@ def check_serves_http(ctx: FirstImageContext):
 @exercise.check("no_pip_cache", points=1,
                 summary="every pip install uses --no-cache-dir or a cache mount (or PIP_NO_CACHE_DIR is set), "
                         "and no pip cache is found in the image",
-                hint="Use `pip install --no-cache-dir -r requirements.txt` (or a BuildKit cache mount, "
-                     "`RUN --mount=type=cache,target=/root/.cache/pip pip install ...`): pip's download cache "
-                     "is useless in an image and only makes it bigger.",
+                concept="pip keeps a download cache by default; in an image that cache is dead weight, kept "
+                        "forever in a layer.",
+                problem=("In your image pip's cache stays behind: {leaky} keeps its download cache (pip caches "
+                         "found: {cache_dirs}).",
+                         "In your image, {found}."),
+                fix="Use `pip install --no-cache-dir -r requirements.txt` (or a BuildKit cache mount, "
+                    "`RUN --mount=type=cache,target=/root/.cache/pip pip install ...`): pip's download cache "
+                    "is useless in an image and only makes it bigger.",
                 section="Layers and the union filesystem", requires=("builds",))
 def check_no_pip_cache(ctx: FirstImageContext):
     installs = static.pip_installs(ctx.parsed)
@@ -154,9 +192,15 @@ def check_no_pip_cache(ctx: FirstImageContext):
 
 @exercise.check("deps_before_code", points=1,
                 summary="a change to app code only reuses the dependency-install layer",
-                hint="Copy requirements.txt and install the dependencies before copying the code (`COPY "
-                     "requirements.txt .`, `RUN pip install ...`, then `COPY app/ app/`): a COPY that brings "
-                     "in the code before the install makes every code change reinstall everything.",
+                concept="The build cache reuses a step only while nothing it depends on has changed; the order of"
+                        " the steps decides how much a small code change rebuilds.",
+                problem=("When the grader changed only app/main.py, your dependency install ({install_steps}) ran"
+                         " again: only {layers_reused} of {layers} layers were reused, so a step before the "
+                         "install copies the code.",
+                         "In your Dockerfile, {found}."),
+                fix="Copy requirements.txt and install the dependencies before copying the code (`COPY "
+                    "requirements.txt .`, `RUN pip install ...`, then `COPY app/ app/`): a COPY that brings "
+                    "in the code before the install makes every code change reinstall everything.",
                 section="Layers and the union filesystem", requires=("builds",))
 def check_deps_before_code(ctx: FirstImageContext):
     rebuild = rebuild_after_code_change(ctx, CODE_FILE)

@@ -90,9 +90,13 @@ exercise.context(GpuContext)
 
 
 @exercise.check("compose_gpu", points=2, summary="compose.gpu.yaml reserves an nvidia device with capabilities [gpu]",
-                hint="Under the server in compose.gpu.yaml: `deploy: {resources: {reservations: {devices: "
-                     "[{driver: nvidia, count: 1, capabilities: [gpu]}]}}}`; run it with `docker compose -f "
-                     "compose.yaml -f compose.gpu.yaml up`.",
+                concept="Compose gives a service a GPU through a device reservation naming the driver and the gpu"
+                        " capability; without it the container sees no GPU at all.",
+                problem=("Your compose.gpu.yaml reserves {devices}.",
+                         "In your compose.gpu.yaml, {found}."),
+                fix="Under the server in compose.gpu.yaml: `deploy: {resources: {reservations: {devices: "
+                    "[{driver: nvidia, count: 1, capabilities: [gpu]}]}}}`; run it with `docker compose -f "
+                    "compose.yaml -f compose.gpu.yaml up`.",
                 section="GPUs in Compose")
 def check_compose_gpu(ctx: GpuContext):
     services = ctx.gpu_services
@@ -119,9 +123,13 @@ def check_compose_gpu(ctx: GpuContext):
 
 @exercise.check("gpu_dockerfile", points=2,
                 summary="Dockerfile.gpu installs onnxruntime-gpu and takes its CUDA base as a build argument",
-                hint="Declare `ARG BASE_IMAGE=nvidia/cuda:<version>-cudnn-runtime-<os>` before the first FROM, "
-                     "build FROM ${BASE_IMAGE}, and install onnxruntime-gpu in place of onnxruntime (both provide "
-                     "the module onnxruntime: keep only one).",
+                concept="The GPU image differs from the CPU one in its base (CUDA and cuDNN) and in the runtime "
+                        "package; making the base a build argument lets the same file build both.",
+                problem=("In your Dockerfile.gpu the base is {base_argument}: {found}.",
+                         "In your Dockerfile.gpu, {found}."),
+                fix="Declare `ARG BASE_IMAGE=nvidia/cuda:<version>-cudnn-runtime-<os>` before the first FROM, "
+                    "build FROM ${BASE_IMAGE}, and install onnxruntime-gpu in place of onnxruntime (both provide "
+                    "the module onnxruntime: keep only one).",
                 section="The GPU image")
 def check_gpu_dockerfile(ctx: GpuContext):
     df = ctx.parsed
@@ -141,9 +149,13 @@ def check_gpu_dockerfile(ctx: GpuContext):
 @exercise.check("cpu_fallback", points=4,
                 summary="built with a CPU base, the image serves correctly on a host without a GPU and /info names "
                         "the CPU provider",
-                hint=f"Build it as the grader does, `docker build -f Dockerfile.gpu --build-arg "
-                     f"BASE_IMAGE={CPU_BASE} .`, run it with the model at /models and read its logs: the service "
-                     f"must fall back to the CPU (EXECUTION_PROVIDER=auto) where CUDA cannot start.",
+                concept="A GPU image must still serve on a machine without a GPU: ONNX Runtime then falls back to"
+                        " the CPU provider, if the service lets it.",
+                problem=("Your image, built on a CPU base, answered /info with {info}.",
+                         "With your image on a CPU base, {found}."),
+                fix=f"Build it as the grader does, `docker build -f Dockerfile.gpu --build-arg "
+                    f"BASE_IMAGE={CPU_BASE} .`, run it with the model at /models and read its logs: the service "
+                    f"must fall back to the CPU (EXECUTION_PROVIDER=auto) where CUDA cannot start.",
                 section="ONNX Runtime's execution providers", requires=("gpu_dockerfile",))
 def check_cpu_fallback(ctx: GpuContext):
     name, _ = ctx.base_argument
@@ -175,8 +187,12 @@ def gpu_runtime(client: Any) -> str | None:
 
 @exercise.check("cuda_provider", points=2,
                 summary="on a host with a GPU, /info names CUDAExecutionProvider; skipped where there is none",
-                hint="Check `docker run --rm --gpus all <image> nvidia-smi` first; then the CUDA and cuDNN versions "
-                     "of the base image must be the ones onnxruntime-gpu was built for.",
+                concept="A container reaches the GPU through the NVIDIA runtime; ONNX Runtime uses it only when "
+                        "the CUDA and cuDNN of the image match what onnxruntime-gpu was built for.",
+                problem=("On this GPU host your image's /info says {info}.",
+                         "On this GPU host, {found}."),
+                fix="Check `docker run --rm --gpus all <image> nvidia-smi` first; then the CUDA and cuDNN versions "
+                    "of the base image must be the ones onnxruntime-gpu was built for.",
                 section="How a container reaches a GPU")
 def check_cuda_provider(ctx: GpuContext):
     # No prerequisite: on a host without a GPU this check is never counted, whatever else failed.

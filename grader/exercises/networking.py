@@ -63,9 +63,14 @@ exercise.context(NetworkingContext)
 
 @exercise.check("user_defined_bridge", points=2,
                 summary="genai-net exists, driver bridge, and is not the default bridge",
-                hint=f"Create the network in run.sh: `docker network create --driver bridge {NETWORK}`. On a "
-                     f"user-defined bridge, containers find each other by name; on the default bridge they "
-                     f"cannot.",
+                concept="Containers find each other by name only on a network you create: the default bridge has "
+                        "no name resolution, a user-defined bridge has Docker's embedded DNS.",
+                problem=("Your genai-net uses the {driver} driver.",
+                         "Your genai-net is set up with {options}.",
+                         "After your run.sh: {found}."),
+                fix=f"Create the network in run.sh: `docker network create --driver bridge {NETWORK}`. On a "
+                    f"user-defined bridge, containers find each other by name; on the default bridge they "
+                    f"cannot.",
                 section="A user-defined bridge: names, and isolation")
 def check_user_defined_bridge(ctx: NetworkingContext):
     net = ctx.network()
@@ -82,9 +87,13 @@ def check_user_defined_bridge(ctx: NetworkingContext):
 
 
 @exercise.check("service_attached", points=2, summary="genai-service is on genai-net and not on the default bridge",
-                hint=f"Start the service with `--network {NETWORK}` rather than connecting it afterwards: "
-                     f"`docker run` without --network also attaches it to the default bridge, where every "
-                     f"other container can reach it.",
+                concept="Where a container is attached decides who can reach it: a service attached to the "
+                        "default bridge as well can be reached by every container started without a network.",
+                problem=("Your genai-service is attached to {networks}.",
+                         "After your run.sh: {found}."),
+                fix=f"Start the service with `--network {NETWORK}` rather than connecting it afterwards: "
+                    f"`docker run` without --network also attaches it to the default bridge, where every "
+                    f"other container can reach it.",
                 section="A user-defined bridge: names, and isolation", requires=("user_defined_bridge",))
 def check_service_attached(ctx: NetworkingContext):
     service = ctx.container(SERVICE)
@@ -100,9 +109,15 @@ def check_service_attached(ctx: NetworkingContext):
 
 
 @exercise.check("dns_by_name", points=2, summary="from genai-client, http://genai-service:8000/health answers 200",
-                hint=f"Put both containers on {NETWORK} (`--network {NETWORK}`) and keep {CLIENT} running with a "
-                     f"long-running command (e.g. `--entrypoint sleep \"$IMAGE\" infinity`); Docker's embedded "
-                     f"DNS then resolves {SERVICE} by its name.",
+                concept="On a user-defined bridge, Docker's embedded DNS resolves each container's name for the "
+                        "other containers of that network, provided both are on it and running.",
+                problem=("From your genai-client (on {client_networks}) the name genai-service did not answer: "
+                         "{found}.",
+                         "Your genai-client is {status}: a container that exits at once cannot ask anything.",
+                         "After your run.sh: {found}."),
+                fix=f"Put both containers on {NETWORK} (`--network {NETWORK}`) and keep {CLIENT} running with a "
+                    f"long-running command (e.g. `--entrypoint sleep \"$IMAGE\" infinity`); Docker's embedded "
+                    f"DNS then resolves {SERVICE} by its name.",
                 section="A user-defined bridge: names, and isolation", requires=("user_defined_bridge",))
 def check_dns_by_name(ctx: NetworkingContext):
     client = ctx.container(CLIENT)
@@ -125,8 +140,12 @@ def check_dns_by_name(ctx: NetworkingContext):
 
 
 @exercise.check("localhost_only", points=2, summary="every published port is bound to 127.0.0.1",
-                hint='Publish on the loopback address only: `-p 127.0.0.1:"$PORT":8000`; the client and the '
-                     "batch container need no published port at all.",
+                concept="A port published without an address is open on every interface of the machine; only the "
+                        "service needs a published port at all, and on the loopback address.",
+                problem=("Your containers publish {exposed}: reachable from other machines.",
+                         "After your run.sh: {found}."),
+                fix='Publish on the loopback address only: `-p 127.0.0.1:"$PORT":8000`; the client and the '
+                    "batch container need no published port at all.",
                 section="From the host: publish ports, on 127.0.0.1")
 def check_localhost_only(ctx: NetworkingContext):
     attrs = {}
@@ -140,8 +159,13 @@ def check_localhost_only(ctx: NetworkingContext):
 
 
 @exercise.check("isolated_batch", points=2, summary="genai-batch runs with network mode none",
-                hint="Start the batch container with `--network none`: a job that reads files and writes "
-                     "results needs no network, and without one it can neither leak data nor be reached.",
+                concept="A job that only reads and writes files needs no network; without one it can neither leak"
+                        " data nor be reached.",
+                problem=("Your genai-batch runs with network mode {network_mode} (on {networks}): it can reach "
+                         "the network.",
+                         "After your run.sh: {found}."),
+                fix="Start the batch container with `--network none`: a job that reads files and writes "
+                    "results needs no network, and without one it can neither leak data nor be reached.",
                 section="No network at all")
 def check_isolated_batch(ctx: NetworkingContext):
     batch = ctx.container(BATCH)

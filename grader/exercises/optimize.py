@@ -137,15 +137,28 @@ class OptimizeContext(ServiceUserContext):
 exercise.context(OptimizeContext)
 
 exercise.check("builds", points=1, summary="the Dockerfile builds",
-               hint="Read the build output above: it names the step that failed and why.",
+               concept="An image is built step by step from the Dockerfile; when one step fails, the build stops "
+                       "there and the step's own output says why.",
+               problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
+                        "runs a server, so it never ends.",
+                        "Your Dockerfile cannot be read at line {line}: {found}.",
+                        "Your build stopped with exit code {returncode}; the error is in the last lines of its "
+                        "output: {log_tail}",
+                        "Your build failed: {found}."),
+               fix="Read the build output above: it names the step that failed and why.",
                section="6. Multi-stage builds")(check_builds)
 
 
 @exercise.check("multi_stage", points=1,
                 summary="at least two stages, and no compiler or pip cache in the final image",
-                hint="Install the dependencies in a first stage (a virtual environment, e.g. /opt/venv), then start "
-                     "the final stage from a clean base and `COPY --from=<build stage> /opt/venv /opt/venv`: the "
-                     "tools and caches of the install stay behind.",
+                concept="A multi-stage build installs in one stage and copies only the result into a clean final "
+                        "stage: compilers and caches of the install stay behind.",
+                problem=("Your Dockerfile has {stages} stage(s); the final image holds compilers {compilers} and "
+                         "pip caches {pip_caches}.",
+                         "In your image, {found}."),
+                fix="Install the dependencies in a first stage (a virtual environment, e.g. /opt/venv), then start "
+                    "the final stage from a clean base and `COPY --from=<build stage> /opt/venv /opt/venv`: the "
+                    "tools and caches of the install stay behind.",
                 section="6. Multi-stage builds", requires=("builds",))
 def check_multi_stage(ctx: OptimizeContext):
     df = ctx.parsed
@@ -171,8 +184,11 @@ def check_multi_stage(ctx: OptimizeContext):
 
 
 @exercise.check("no_torch", points=1, summary="neither torch nor transformers is importable in the final image",
-                hint="Serve with onnxruntime and tokenizers only (requirements.txt): torch and transformers are for "
-                     "exporting the model, and cost gigabytes in an image that never uses them.",
+                concept="Serving an exported ONNX model needs only onnxruntime and a tokenizer; the training "
+                        "frameworks weigh gigabytes and are never used at run time.",
+                problem="Your final image can import {found}: a dependency pulls in the training frameworks.",
+                fix="Serve with onnxruntime and tokenizers only (requirements.txt): torch and transformers are for "
+                    "exporting the model, and cost gigabytes in an image that never uses them.",
                 section="2. Avoid shipping a GPU runtime you do not use", requires=("builds",))
 def check_no_torch(ctx: OptimizeContext):
     found = {name: where for name, where in ctx.imports.items() if where}
@@ -183,16 +199,22 @@ def check_no_torch(ctx: OptimizeContext):
 
 
 @exercise.check("size_budget", points=2, summary="the image adds at most 280 MB to its final base image",
-                hint="Ship only the runtime: a multi-stage venv build of requirements.txt (with --no-deps), no "
-                     "model, no build tools, no torch; the layer table above shows where the megabytes are.",
+                concept="An image's size is the sum of its layers over the base; each layer is what one step "
+                        "added, and removing a file in a later step does not shrink an earlier layer.",
+                problem="Your image: {found}. The largest layers in the table above are where to look.",
+                fix="Ship only the runtime: a multi-stage venv build of requirements.txt (with --no-deps), no "
+                    "model, no build tools, no torch; the layer table above shows where the megabytes are.",
                 section="6. Multi-stage builds", requires=("builds",))
 def check_size_budget(ctx: OptimizeContext):
     return size_budget(ctx.analysis)
 
 
 @exercise.check("cache_friendly", points=1, summary="a change to app code only reuses every dependency layer",
-                hint="Copy requirements.txt (or bind-mount it) and install before copying app/: then a code change "
-                     "rebuilds only the last layers and every dependency layer comes from the cache.",
+                concept="The build cache reuses a step only while nothing it depends on has changed; the order of"
+                        " the steps decides how much a small code change rebuilds.",
+                problem="When the grader changed only the application code: {found}.",
+                fix="Copy requirements.txt (or bind-mount it) and install before copying app/: then a code change "
+                    "rebuilds only the last layers and every dependency layer comes from the cache.",
                 section="3. Layer order and the build cache", requires=("builds",))
 def check_cache_friendly(ctx: OptimizeContext):
     rebuild = rebuild_after_code_change(ctx, CODE_FILE)
@@ -217,9 +239,13 @@ def check_cache_friendly(ctx: OptimizeContext):
 
 @exercise.check("dockerignore", points=1,
                 summary=".env, .git/, .venv/ and __pycache__/ planted in the build context do not reach the image",
-                hint="List what must never be sent to the builder in .dockerignore: `**/.env`, `**/.git`, "
-                     "`**/.venv`, `**/__pycache__` (or allow only what the Dockerfile copies: `*` then `!app/`, "
-                     "`!requirements.txt`).",
+                concept="Everything in the build context is sent to the builder and can end up in the image; "
+                        ".dockerignore decides what is never sent (secrets, history, local environments).",
+                problem=("Planted in the build context, {reached} reached your image.",
+                         "In your build, {found}."),
+                fix="List what must never be sent to the builder in .dockerignore: `**/.env`, `**/.git`, "
+                    "`**/.venv`, `**/__pycache__` (or allow only what the Dockerfile copies: `*` then `!app/`, "
+                    "`!requirements.txt`).",
                 section="5. `.dockerignore`: keep the build context small and clean", requires=("builds",))
 def check_dockerignore(ctx: OptimizeContext):
     token = f"genai-grader-canary-{ctx.session.id[:12]}"
@@ -256,9 +282,14 @@ def _command(attrs: dict) -> list[str]:
 @exercise.check("dev_target", points=1,
                 summary="`--target development` builds an image with the dev tools of requirements-dev.txt whose "
                         "uvicorn reloads; the default target has neither",
-                hint="Add a stage `FROM ... AS development` that installs requirements-dev.txt (watchfiles: what "
-                     "`uvicorn --reload` watches with) and runs uvicorn with --reload, and keep the production stage "
-                     "last: the last stage is what a plain `docker build` makes.",
+                concept="One Dockerfile can hold a development stage next to production: the last stage is what a"
+                        " plain build makes, a named stage is built on request.",
+                problem=("Your default target ships {shipped}.",
+                         "Your default target's command is {default_command}.",
+                         "In your Dockerfile, {found}."),
+                fix="Add a stage `FROM ... AS development` that installs requirements-dev.txt (watchfiles: what "
+                    "`uvicorn --reload` watches with) and runs uvicorn with --reload, and keep the production stage "
+                    "last: the last stage is what a plain `docker build` makes.",
                 section="6. Multi-stage builds", requires=("builds",))
 def check_dev_target(ctx: OptimizeContext):
     tools = ctx.dev_requirements
@@ -323,15 +354,24 @@ def _reloader_line(ctx: OptimizeContext, image_id: str) -> str:
 
 exercise.check("non_root", points=1,
                summary="the image's user is not root and the service process runs with a non-zero uid",
-               hint="Create a user in the final stage and switch to it with USER after the installs (as in "
-                    "exercise 03), so the service runs without root's powers.",
+               concept="A process in a container runs as root unless the image says otherwise; the final stage of"
+                       " a multi-stage build needs its own user.",
+               problem=("Your image sets the user {image_user}, yet a process of the service runs as root: "
+                        "{found}.",
+                        "In your image, {found}: the server runs with root's powers."),
+               fix="Create a user in the final stage and switch to it with USER after the installs (as in "
+                   "exercise 03), so the service runs without root's powers.",
                section="6. Multi-stage builds", requires=("builds",))(check_non_root)
 
 
 @exercise.check("model_external", points=1,
                 summary="no model weights are baked into the image; the service reads them from /models",
-                hint="Leave the model out of the image (and of the build context): the service reads it from "
-                     "MODEL_DIR=/models, where a read-only volume or bind mount brings it at run time.",
+                concept="Weights baked into an image make every image as big as the model and every model change "
+                        "a rebuild; the model belongs on a volume mounted at run time.",
+                problem=("Your image holds model files: {models}.",
+                         "In your image, {found}."),
+                fix="Leave the model out of the image (and of the build context): the service reads it from "
+                    "MODEL_DIR=/models, where a read-only volume or bind mount brings it at run time.",
                 section="7. Keep the model out of the image", requires=("builds",))
 def check_model_external(ctx: OptimizeContext):
     models = ctx.analysis.model_files
@@ -349,9 +389,13 @@ def check_model_external(ctx: OptimizeContext):
 @exercise.check("embeds_correctly", points=1,
                 summary="/embed matches the reference embeddings of the model variant that /info reports, "
                         "cosine >= 0.999 for every reference sentence",
-                hint="Run the service from the given app/ with the model mounted at /models: `docker run -v "
-                     "\"$MODELS_DIR:/models:ro\" -p 127.0.0.1:8000:8000 <image>`, then compare POST /embed with "
-                     "models/all-MiniLM-L6-v2/reference.json.",
+                concept="An optimised image must still compute the same embeddings as the reference: the model "
+                        "variant, the tokenizer and the runtime all play a part.",
+                problem=("With your image, {found} (model variant {variant}).",
+                         "With your image, {found}."),
+                fix="Run the service from the given app/ with the model mounted at /models: `docker run -v "
+                    "\"$MODELS_DIR:/models:ro\" -p 127.0.0.1:8000:8000 <image>`, then compare POST /embed with "
+                    "models/all-MiniLM-L6-v2/reference.json.",
                 section="7. Keep the model out of the image", requires=("builds",))
 def check_embeds_correctly(ctx: OptimizeContext):
     container, took = ctx.service

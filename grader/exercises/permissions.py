@@ -19,21 +19,39 @@ PermissionsContext = ServiceUserContext  # the probe and the running service (sh
 exercise.context(PermissionsContext)
 
 exercise.check("builds", points=2, summary="the Dockerfile builds",
-               hint="Read the build output above: it names the step that failed and why.",
+               concept="An image is built step by step from the Dockerfile; when one step fails, the build stops "
+                       "there and the step's own output says why.",
+               problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
+                        "runs a server, so it never ends.",
+                        "Your Dockerfile cannot be read at line {line}: {found}.",
+                        "Your build stopped with exit code {returncode}; the error is in the last lines of its "
+                        "output: {log_tail}",
+                        "Your build failed: {found}."),
+               fix="Read the build output above: it names the step that failed and why.",
                section="A non-root user in the image")(check_builds)
 
 
 exercise.check("non_root", points=2,
                summary="the image's user is not root and the service process runs with a non-zero uid",
-               hint="Create a user and switch to it with `USER` after the steps that need root (installs), "
-                    "so the server and anything that breaks into it run without root's powers.",
+               concept="A process in a container runs as root unless the image says otherwise; a service that "
+                       "does not need root's powers should not have them when someone breaks into it.",
+               problem=("Your image sets the user {image_user}, yet a process of the service runs as root: "
+                        "{found}.",
+                        "In your image, {found}: the server runs with root's powers."),
+               fix="Create a user and switch to it with `USER` after the steps that need root (installs), "
+                   "so the server and anything that breaks into it run without root's powers.",
                section="A non-root user in the image", requires=("builds",))(check_non_root)
 
 
 @exercise.check("user_ids", points=1, summary="the runtime user is fastapi, uid 1001, gid 1002",
-                hint=f"Create the group and the user with fixed ids, e.g. `groupadd --gid {USER_GID} "
-                     f"{USER_NAME}` and `useradd --uid {USER_UID} --gid {USER_GID} ... {USER_NAME}`: fixed "
-                     f"ids keep file ownership on volumes stable from one build to the next.",
+                concept="A service user with fixed ids keeps the ownership of files on volumes stable from one "
+                        "build to the next and matches what the host and other containers expect.",
+                problem=("Your runtime user is {user} with uid {uid} and gid {gid}: not the user and the ids the "
+                         "exercise fixes.",
+                         "In your image, {found}."),
+                fix=f"Create the group and the user with fixed ids, e.g. `groupadd --gid {USER_GID} "
+                    f"{USER_NAME}` and `useradd --uid {USER_UID} --gid {USER_GID} ... {USER_NAME}`: fixed "
+                    f"ids keep file ownership on volumes stable from one build to the next.",
                 section="A non-root user in the image", requires=("non_root",))
 def check_user_ids(ctx: PermissionsContext):
     facts = ctx.probe
@@ -45,8 +63,12 @@ def check_user_ids(ctx: PermissionsContext):
 
 
 @exercise.check("no_login_shell", points=1, summary="that user's shell is nologin",
-                hint="Give the user no login shell (`--shell /usr/sbin/nologin`): a service account never "
-                     "logs in, and an intruder gets no shell from it.",
+                concept="A service account never logs in; giving it no login shell leaves an intruder one tool "
+                        "fewer.",
+                problem=("Your runtime user's shell is '{shell}', a real shell.",
+                         "In your image, {found}."),
+                fix="Give the user no login shell (`--shell /usr/sbin/nologin`): a service account never "
+                    "logs in, and an intruder gets no shell from it.",
                 section="A non-root user in the image", requires=("non_root",))
 def check_no_login_shell(ctx: PermissionsContext):
     facts = ctx.probe
@@ -61,8 +83,13 @@ def check_no_login_shell(ctx: PermissionsContext):
 
 
 @exercise.check("code_read_only", points=1, summary="the runtime user cannot write the application code",
-                hint="Leave the code owned by root (a plain `COPY app/ app/`, no `--chown`, no `chown -R`): "
-                     "if the service's user can change its own code, so can anyone who takes over the service.",
+                concept="The runtime user should be able to read the code but not change it: whoever takes over "
+                        "the service then cannot rewrite it either.",
+                problem=("Your runtime user can write {writable}: those files belong to it (or are writable by "
+                         "everyone).",
+                         "In your image, {found}."),
+                fix="Leave the code owned by root (a plain `COPY app/ app/`, no `--chown`, no `chown -R`): "
+                    "if the service's user can change its own code, so can anyone who takes over the service.",
                 section="File modes, `chmod` and `chown`", requires=("non_root",))
 def check_code_read_only(ctx: PermissionsContext):
     facts = ctx.probe
@@ -80,9 +107,13 @@ def check_code_read_only(ctx: PermissionsContext):
 
 
 @exercise.check("data_writable", points=2, summary="the runtime user can write /data, also on a fresh named volume",
-                hint=f"Create {DATA_DIR} in the image and give it to the runtime user (`mkdir -p {DATA_DIR} && "
-                     f"chown {USER_NAME}:{USER_NAME} {DATA_DIR}`, as root, before `USER`): a fresh named volume "
-                     f"starts as a copy of the image's folder, owner included.",
+                concept="A fresh named volume starts as a copy of the image's folder, owner and mode included: "
+                        "the folder the service writes must exist in the image and belong to its user.",
+                problem=("In your image, /data on a fresh volume is {data}: the runtime user cannot write there.",
+                         "In your image, {found}."),
+                fix=f"Create {DATA_DIR} in the image and give it to the runtime user (`mkdir -p {DATA_DIR} && "
+                    f"chown {USER_NAME}:{USER_NAME} {DATA_DIR}`, as root, before `USER`): a fresh named volume "
+                    f"starts as a copy of the image's folder, owner included.",
                 section="Volumes and bind mounts meet the non-root user", requires=("non_root",))
 def check_data_writable(ctx: PermissionsContext):
     facts = ctx.probe
@@ -97,8 +128,12 @@ def check_data_writable(ctx: PermissionsContext):
 
 
 @exercise.check("serves_http", points=1, summary="the service answers GET /health",
-                hint="Start the service with `uvicorn app.main:app --host 0.0.0.0 --port 8000` (exec form), "
-                     "and check its logs: `docker logs <container>`.",
+                concept="The service must still start and answer once it runs as its own user, with the model "
+                        "mounted read-only and a fresh volume for its data.",
+                problem="The service from your image did not answer: {found}. Its logs usually say why (a file it"
+                        " cannot read or write as its user?).",
+                fix="Start the service with `uvicorn app.main:app --host 0.0.0.0 --port 8000` (exec form), "
+                    "and check its logs: `docker logs <container>`.",
                 section="A non-root user in the image", requires=("builds",))
 def check_serves_http(ctx: PermissionsContext):
     container, took = ctx.service

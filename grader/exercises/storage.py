@@ -52,9 +52,13 @@ def _describe_mount(m: dict | None) -> str:
 
 
 @exercise.check("runs", points=2, summary="run.sh exits 0 and genai-storage answers GET /health",
-                hint=f"Start the service detached (`docker run -d --name {CONTAINER} ...`) from \"$IMAGE\" and "
-                     f"publish port 8000 on 127.0.0.1:\"$PORT\"; run `bash run.sh` yourself and read "
-                     f"`docker logs {CONTAINER}`.",
+                concept="run.sh starts the service detached from the image it is given, published on the port it "
+                        "is given; every other check inspects the container it leaves running.",
+                problem=("run.sh exited with {script_exit}; its last output: {script_output}.",
+                         "When the grader ran your run.sh: {found}."),
+                fix=f"Start the service detached (`docker run -d --name {CONTAINER} ...`) from \"$IMAGE\" and "
+                    f"publish port 8000 on 127.0.0.1:\"$PORT\"; run `bash run.sh` yourself and read "
+                    f"`docker logs {CONTAINER}`.",
                 section="Exercise")
 def check_runs(ctx: StorageContext):
     started = ctx.started
@@ -63,9 +67,12 @@ def check_runs(ctx: StorageContext):
 
 
 @exercise.check("named_volume", points=2, summary="/data is the named volume genai-data",
-                hint=f"Mount the named volume at /data: `--mount type=volume,source={VOLUME},target=/data` (or "
-                     f"`-v {VOLUME}:/data`): a named volume outlives containers and is easy to find, back up "
-                     f"and reuse; an anonymous one is orphaned when its container goes.",
+                concept="Data that must outlive a container lives on a volume; a named volume is the one you can "
+                        "find again, back up and hand to the next container.",
+                problem="In your container, {found}: the next container run.sh starts will not find its data there.",
+                fix=f"Mount the named volume at /data: `--mount type=volume,source={VOLUME},target=/data` (or "
+                    f"`-v {VOLUME}:/data`): a named volume outlives containers and is easy to find, back up "
+                    f"and reuse; an anonymous one is orphaned when its container goes.",
                 section="Named volumes", requires=("runs",))
 def check_named_volume(ctx: StorageContext):
     m = ctx.mount("/data")
@@ -77,8 +84,13 @@ def check_named_volume(ctx: StorageContext):
 @exercise.check("data_persists", points=2,
                 summary="a document stored through the API survives removing the container and running "
                         "run.sh again",
-                hint=f"Keep the data on the named volume and let run.sh reuse it: never remove or recreate "
-                     f"{VOLUME} in run.sh (`docker volume create` is harmless when it exists).",
+                concept="A named volume keeps its data when the container goes; running the script again must "
+                        "reuse the same volume, not a new or emptied one.",
+                problem=("Document {document_id}, stored before your container was removed, was gone after run.sh"
+                         " ran again (answer {status}): the new container did not see the same data.",
+                         "When the grader removed the container and ran your run.sh again: {found}."),
+                fix=f"Keep the data on the named volume and let run.sh reuse it: never remove or recreate "
+                    f"{VOLUME} in run.sh (`docker volume create` is harmless when it exists).",
                 section="Named volumes", requires=("runs",))
 def check_data_persists(ctx: StorageContext):
     base = f"http://127.0.0.1:{ctx.port}"
@@ -113,8 +125,11 @@ def check_data_persists(ctx: StorageContext):
 
 
 @exercise.check("tmpfs_cache", points=1, summary="/cache is a tmpfs mount",
-                hint="Add `--tmpfs /cache`: scratch files then live in memory, vanish with the container and "
-                     "never reach the disk.",
+                concept="Scratch files that must never reach the disk belong in memory: a tmpfs mount lives and "
+                        "dies with the container.",
+                problem="In your container, {found}: what the service writes there lands on disk.",
+                fix="Add `--tmpfs /cache`: scratch files then live in memory, vanish with the container and "
+                    "never reach the disk.",
                 section="tmpfs: memory only", requires=("runs",))
 def check_tmpfs_cache(ctx: StorageContext):
     attrs = ctx.started["attrs"]
@@ -126,9 +141,14 @@ def check_tmpfs_cache(ctx: StorageContext):
 
 
 @exercise.check("models_read_only", points=2, summary="/models is a read-only bind mount of $MODELS_DIR",
-                hint='Bind-mount the model read-only: `--mount type=bind,source="$MODELS_DIR",target=/models,'
-                     'readonly` (or `-v "$MODELS_DIR":/models:ro`): the service only reads it, and a '
-                     "compromised service must not be able to swap the model.",
+                concept="A bind mount shows a host folder inside the container; a service that only reads the "
+                        "model should get it read-only, so that no one can change it from inside.",
+                problem=("In your container, {found}: the service (or an intruder) could change the model or read"
+                         " something else.",
+                         "In your container, {found}."),
+                fix='Bind-mount the model read-only: `--mount type=bind,source="$MODELS_DIR",target=/models,'
+                    'readonly` (or `-v "$MODELS_DIR":/models:ro`): the service only reads it, and a '
+                    "compromised service must not be able to swap the model.",
                 section="Bind mounts: the host's own files", requires=("runs",))
 def check_models_read_only(ctx: StorageContext):
     m = ctx.mount("/models")
@@ -144,8 +164,12 @@ def check_models_read_only(ctx: StorageContext):
 
 
 @exercise.check("localhost_only", points=1, summary="every published port is bound to 127.0.0.1",
-                hint='Publish on the loopback address only: `-p 127.0.0.1:"$PORT":8000`. Without an address, '
-                     "Docker opens the port on every interface and its firewall rules bypass the host's.",
+                concept="A port published without an address is open on every interface of the machine, to the "
+                        "whole network; the loopback address keeps it for this machine only.",
+                problem=("Your container publishes {exposed}: reachable from other machines.",
+                         "In your container, {found}."),
+                fix='Publish on the loopback address only: `-p 127.0.0.1:"$PORT":8000`. Without an address, '
+                    "Docker opens the port on every interface and its firewall rules bypass the host's.",
                 section="Exercise", requires=("runs",))
 def check_localhost_only(ctx: StorageContext):
     return published_ports_are_local({CONTAINER: ctx.started["attrs"]})
