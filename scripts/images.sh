@@ -49,3 +49,7 @@ ensure() { # image-ref stand-in-context
 
 ensure python:3.11-slim images/python
 ensure postgres:15 images/postgres
+
+# The Swarm node of lesson 10 and exercise 09 is ours: never pulled, always built here.
+SWARM_NODE_IMAGE=genai-course/swarm-node:bookworm
+if present "$SWARM_NODE_IMAGE"; then say "$SWARM_NODE_IMAGE present"; else build_standin "$SWARM_NODE_IMAGE" images/swarm-node; fi
