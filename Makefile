@@ -26,7 +26,7 @@ MODEL_DIR := models/all-MiniLM-L6-v2
 LOCKS   := requirements/course.txt requirements/export.txt requirements/locks.py
 PYTEST_ARGS ?=
 
-.PHONY: help lab lab-instructor grade test test-unit test-deps lint engine images model venv venv-dev lock bench bench-peers clean exercises
+.PHONY: help lab lab-instructor grade test test-unit test-deps lint engine images model venv venv-dev lock bench bench-peers clean exercises start
 
 # The instructor workflow (nbgrader) lives in its own file.
 -include mk/*.mk
@@ -62,8 +62,12 @@ images: engine ## Provide python:3.11-slim and postgres:15 (pull, or build label
 model: venv ## Export all-MiniLM-L6-v2 to ONNX (fp32 + int8) into models/, with reference embeddings
 	@$(PY) service/model/export.py --out $(MODEL_DIR)
 
-exercises: venv ## Copy the service's shared files (app/, requirements.txt) into exercise folders that need them
+exercises: venv ## Copy the service's code (app/, requirements.txt) into exercise folders that build it
 	@$(PY) -m grader sync
+
+start: venv ## Put exercise EX=<id>'s missing files in place: your own earlier files, else checkpoints (never over a file)
+	@test -n "$(EX)" || { echo "make start: say which exercise, e.g. make start EX=05-compose" >&2; exit 2; }
+	@$(PY) -m grader start $(EX)
 
 lab: venv engine images model exercises ## Start JupyterLab on the first lesson (PORT=8888)
 	@$(PY) -m course.lab --port $(PORT)

@@ -9,8 +9,12 @@
 - `check_my_work(exercise)`: a "Check my work" button that grades afresh and shows
   the table, with hints that grow with the attempts and a "Show all hints" button;
   where no front end can draw a widget it prints the table instead.
+- `start(exercise)`: the first cell. Puts the workspace's missing files in place (the
+  service's code; each file that continues an earlier exercise, from the learner's own
+  earlier file, else the given checkpoint) and says where each started from; it never
+  writes over a file, so running it again changes nothing.
 - `show_file(exercise, name)`: shows a deliverable as it is saved now, with a link
-  that opens it in JupyterLab's editor. No function here writes a learner's file:
+  that opens it in JupyterLab's editor. No function here writes over a learner's file:
   learners write in the editor, and the grader grades what they saved.
 
 The workspace is the notebook's folder, the kernel's working directory.
@@ -95,6 +99,20 @@ def check_points(exercise_id: str, check_id: str, workspace: str | os.PathLike |
     result = report.check(check_id)
     print(reporters.render_for_cell(result))
     return float(result.points)
+
+
+def start(exercise_id: str, workspace: str | os.PathLike | None = None) -> None:
+    """Put the workspace's missing files in place and print where each started from (never over a file)."""
+    try:
+        seeds = workspaces.start(exercise_id, _workspace(workspace))
+    except (FileNotFoundError, OSError) as exc:
+        print(f"cannot start {exercise_id}: {exc}")
+        return
+    lines = [seed.notice for seed in seeds]
+    image = workspaces.image_notice(exercise_id)
+    if image:
+        lines.append(image)
+    print("\n".join(lines) if lines else f"{exercise_id}: every file you need is in this folder")
 
 
 def show_file(exercise_id: str, name: str, workspace: str | os.PathLike | None = None) -> None:

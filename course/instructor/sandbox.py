@@ -1,8 +1,8 @@
 """Grading one submission in grading boxes: notebook execution and the trusted grading.
 
 Both start a fresh box, give it the trusted course code read-only (dockerkit/, grader/,
-course/, course.yaml, service/: never exercises/ or solutions/, which hold the
-solutions and hidden tests), the model read-only, the base images the exercise
+course/, course.yaml, service/, and checkpoints/ for a submission that lacks a file it builds
+on: never exercises/ or solutions/, which hold the solutions and hidden tests), the model read-only, the base images the exercise
 needs, and a copy of the submission's files; both bring back one JSON document
 and nothing else.
 """
@@ -24,7 +24,7 @@ from course.instructor.box import COURSE_DIR, JANITOR, GradingBox
 from course.instructor.errors import InstructorError, UntrustedOutput
 
 # The trusted code a box gets, relative to the repository; never exercises/ or solutions/.
-COURSE_FILES = ("dockerkit", "grader", "course", "course.yaml", "service")
+COURSE_FILES = ("dockerkit", "grader", "course", "course.yaml", "service", "checkpoints")
 # Limits the grader reads from the environment travel into the box.
 PASSED_ENV_PREFIXES = ("GENAI_GRADER_",)
 BOX_PYTHON = "/usr/local/lib/grading-box/venv/bin/python3"

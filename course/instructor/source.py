@@ -4,7 +4,9 @@ The learner's notebook (exercises/<id>/<id>.ipynb) holds no solution and no hidd
 test; the reference solutions live in solutions/<id>/ (and, for 05-08, in the
 service files course.yaml maps as `solution_files`). `make release` writes
 source/<id>/ from those: the exercise folder as the learner gets it (starters,
-notebook), with the notebook made into nbgrader's source form:
+notebook; never a file that continues an earlier exercise: the notebook's first cell
+seeds it from the learner's own earlier file, else from checkpoints/), with the
+notebook made into nbgrader's source form:
 
 - each cell that shows a deliverable (`show_file(...)`) becomes a solution cell
   whose solution region quotes the reference file as comments, so the
@@ -110,7 +112,13 @@ def generate(exercise_id: str, root: Path | None = None) -> Path:
     dest = root / settings.SOURCE_DIRECTORY / exercise_id
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(learner_dir, dest, ignore=_IGNORED, symlinks=True)
+    seeded = set(exercise.starts_from)  # the learner's own: their notebook's first cell seeds them
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        mine = {n for n in names if Path(folder) == learner_dir and n in seeded}
+        return set(_IGNORED(folder, names)) | mine
+
+    shutil.copytree(learner_dir, dest, ignore=ignored, symlinks=True)
     learner = nbformat.read(notebook, as_version=4)
     nbformat.write(source_notebook(learner, exercise_id), dest / notebook.relative_to(learner_dir))
     return dest
