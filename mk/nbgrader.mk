@@ -6,7 +6,7 @@
 INSTRUCTOR := $(PY) -m course.instructor
 ONLY       := $(if $(EX),--only $(EX))
 
-.PHONY: release collect autograde feedback export grading-box grading-queue grading-queue-stop grading-worker
+.PHONY: release collect autograde feedback export grading-box grading-queue grading-queue-stop grading-worker regrade
 
 release: venv ## nbgrader: generate the learner version of each exercise and release it to the exchange
 	@$(INSTRUCTOR) release $(ONLY)
@@ -16,6 +16,9 @@ collect: venv ## nbgrader: collect the submissions from the exchange into submit
 
 autograde: venv $(if $(GENAI_GRADING_QUEUE),venv-dev) engine images model ## nbgrader: grade submissions in sandboxed grading boxes, several at once (FORCE=1 regrades, BOXES=n boxes in flight)
 	@$(INSTRUCTOR) autograde $(ONLY) $(if $(FORCE),--force) $(if $(BOXES),--boxes $(BOXES))
+
+regrade: venv $(if $(GENAI_GRADING_QUEUE),venv-dev) engine images model ## Grade the collected submissions again with the current grader and print what changes per student and check (CONFIRM=1 writes it)
+	@$(INSTRUCTOR) regrade $(ONLY) $(if $(CONFIRM),--confirm)
 
 feedback: venv ## nbgrader: generate the feedback (no hidden test code) and release it to the exchange
 	@$(INSTRUCTOR) feedback $(ONLY)

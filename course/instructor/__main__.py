@@ -6,6 +6,7 @@
     feedback   generate_feedback + release_feedback
     export     grades.csv (per student and exercise) and grades-by-check.csv
     box-image  build the grading box image (done by autograde when needed)
+    regrade    grade again with the current grader; print what would change (--confirm writes it)
     worker     a grading worker: runs the grading queue's jobs on this host's engine
 
 Exit status 0 on success, 1 when a step failed, 2 on bad usage.
@@ -32,16 +33,31 @@ def _print_summary(rows: list[workflow.CrossCheckRow]) -> None:
             print(f"      ! {flag}")
 
 
+def _print_changes(found: list[workflow.Change], confirmed: bool) -> None:
+    if not found:
+        print("\nregrade: the current grader gives every collected submission the grades it has")
+        return
+    print(f"\nregrade: {len(found)} check(s) change with the current grader (points counted, trusted status)")
+    print(f"  {'student':<16} {'exercise':<18} {'check':<28} {'old':>5} -> new / max")
+    for change in found:
+        print(f"  {change.line()}")
+    if confirmed:
+        print("regrade: written to the gradebook and autograded/ (`make feedback` and `make export` next)")
+    else:
+        print("regrade: nothing written; `make regrade CONFIRM=1` writes these grades")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.instructor", description=__doc__.split("\n\n")[0])
     parser.add_argument("step", choices=["release", "collect", "autograde", "feedback", "export", "box-image",
-                                           "worker"])
+                                           "regrade", "worker"])
     parser.add_argument("--only", metavar="EXERCISE", help="one exercise (default: every exercise with a notebook)")
     parser.add_argument("--force", action="store_true", help="autograde: grade again what was already graded")
     parser.add_argument("--quiet", action="store_true", help="do not echo nbgrader's log")
     parser.add_argument("--boxes", type=int, default=None,
                         help="autograde: grading boxes in flight (default: GENAI_GRADING_BOXES, else from "
                              "the host's cores and memory and the box limits)")
+    parser.add_argument("--confirm", action="store_true", help="regrade: write the changes")
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker: jobs at once (default: half the boxes in flight, as autograde)")
     args = parser.parse_args(argv)
@@ -60,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.step == "export":
             grades, by_check = workflow.export(only, echo=echo)
             print(f"export: {grades} (per student and exercise), {by_check} (per check)")
+        elif args.step == "regrade":
+            found = workflow.regrade(only, confirm=args.confirm, echo=echo)
+            _print_changes(found, args.confirm)
         elif args.step == "worker":
             from course.instructor import taskqueue
 

@@ -42,10 +42,13 @@ BOX_PYTHON_PACKAGES = ("docker", "requests", "pyyaml", "httpx", "numpy", "hadoli
                        "nbformat", "nbclient", "ipykernel", "ipywidgets", "jupyter_client")
 
 
+COURSE_ROOT_ENV = "GENAI_COURSE_ROOT"
+
+
 def course_root() -> Path:
     """Where nbgrader keeps its folders and gradebook: the repository, unless
     GENAI_COURSE_ROOT names another folder (with its own exercises/), as the tests do."""
-    return Path(os.environ.get("GENAI_COURSE_ROOT") or REPO_ROOT).resolve()
+    return Path(os.environ.get(COURSE_ROOT_ENV) or REPO_ROOT).resolve()
 
 
 def grading_worker() -> str | None:

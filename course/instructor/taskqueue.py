@@ -127,7 +127,6 @@ def make_app():
         task_serializer="json", result_serializer="json", accept_content=["json"],
         result_expires=14 * 24 * 3600,
         task_time_limit=job_time_limit(),
-        worker_hijack_root_logger=False,
     )
     app.task(name=TASK, bind=True)(_grade_task)
     return app

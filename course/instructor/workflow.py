@@ -182,6 +182,112 @@ def autograde(only: str | None = None, force: bool = False, echo=None, boxes: in
 
 
 @dataclass(frozen=True)
+class Change:
+    """What a regrade would change in one check of one student's exercise."""
+    student: str
+    exercise: str
+    check: str                # the grade cell (check_<check id>)
+    old: float | None         # counted points (None: not graded before / not any more)
+    new: float | None
+    max_score: float
+    old_status: str | None    # the trusted grader's verdict on the check
+    new_status: str | None
+
+    def line(self) -> str:
+        def points(value: float | None) -> str:
+            return "-" if value is None else f"{value:g}"
+        text = f"{self.student:<16} {self.exercise:<18} {self.check:<28} {points(self.old):>5} -> {points(self.new)}"
+        text += f" / {self.max_score:g}"
+        if self.old_status != self.new_status:
+            text += f"  ({self.old_status or '-'} -> {self.new_status or '-'})"
+        return text
+
+
+def graded(root: Path, exercises: list[str]) -> dict[tuple[str, str, str], tuple[float, float, str | None]]:
+    """Per (student, exercise, grade cell) in the course folder `root`: the counted points, the
+    most there are, and the trusted grader's status of the check."""
+    from nbgrader.api import Gradebook
+
+    from course.instructor.preprocessors import CHECK_PREFIX
+
+    found: dict[tuple[str, str, str], tuple[float, float, str | None]] = {}
+    if not (root / "gradebook.db").is_file():
+        return found
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", settings.COURSE_ID) as gb:
+        names = {a.name for a in gb.assignments}
+        for exercise in exercises:
+            if exercise not in names:
+                continue
+            for submission in gb.assignment_submissions(exercise):
+                student = submission.student.id
+                report_path = root / settings.GENERATED["autograded"] / student / exercise / TRUSTED_REPORT
+                report = json.loads(report_path.read_text()).get("report") if report_path.is_file() else None
+                statuses = {c["id"]: c["status"] for c in (report or {}).get("checks", [])}
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        if grade.score is None and grade.auto_score is None:
+                            continue  # never autograded (e.g. a submission nbgrader skipped)
+                        status = statuses.get(grade.name.removeprefix(CHECK_PREFIX))
+                        found[(student, exercise, grade.name)] = (float(grade.score or 0), float(grade.max_score),
+                                                                  status)
+    return found
+
+
+def changes(before: dict[tuple[str, str, str], tuple[float, float, str | None]],
+            after: dict[tuple[str, str, str], tuple[float, float, str | None]]) -> list[Change]:
+    """Every check whose points or status differ between two gradings, in student order."""
+    found = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old is not None and new is not None and old[0] == new[0] and old[2] == new[2]:
+            continue
+        student, exercise, check = key
+        found.append(Change(student, exercise, check, old[0] if old else None, new[0] if new else None,
+                            (new or old)[1], old[2] if old else None, new[2] if new else None))  # type: ignore[index]
+    return found
+
+
+def regrade(only: str | None = None, confirm: bool = False, echo=None,
+            progress: Callable[[str], None] | None = print) -> list[Change]:
+    """Grade the collected submissions again with the current grader (only jobs without a result of
+    this grader version run) in a scratch copy of the gradebook, and return what would change.
+    With `confirm`, autograde then writes it (every job's result is stored by now: no box starts)."""
+    todo = [ex for ex in assignments(only) if _has("submitted", ex)]
+    if not todo:
+        return []
+    root = settings.course_root()
+    scratch = root / ".state" / f"regrade-{uuid.uuid4().hex[:8]}"
+    saved = os.environ.get(settings.COURSE_ROOT_ENV)
+    try:
+        scratch.mkdir(parents=True)
+        if settings.gradebook().is_file():
+            shutil.copy2(settings.gradebook(), scratch / "gradebook.db")
+        # What nbgrader reads: the learner notebooks (which exercises exist), the source and the
+        # submissions; the job store is shared (results are keyed by content and grader version).
+        (scratch / "exercises").symlink_to(root / "exercises")
+        for ex in todo:
+            shutil.copytree(root / settings.SOURCE_DIRECTORY / ex, scratch / settings.SOURCE_DIRECTORY / ex)
+            for folder in (root / settings.GENERATED["submitted"]).glob(f"*/{ex}"):
+                shutil.copytree(folder, scratch / settings.GENERATED["submitted"] / folder.parent.name / ex)
+        jobs.store_root().mkdir(parents=True, exist_ok=True)
+        (scratch / ".state").mkdir()
+        (scratch / ".state" / "grading-jobs").symlink_to(jobs.store_root())
+        os.environ[settings.COURSE_ROOT_ENV] = str(scratch)
+        autograde(only, force=True, echo=echo, progress=progress)
+        after = graded(scratch, todo)
+    finally:
+        if saved is None:
+            os.environ.pop(settings.COURSE_ROOT_ENV, None)
+        else:
+            os.environ[settings.COURSE_ROOT_ENV] = saved
+        shutil.rmtree(scratch, ignore_errors=True)
+    found = changes(graded(root, todo), after)
+    if confirm and found:
+        autograde(only, force=True, echo=echo, progress=progress)
+    return found
+
+
+@dataclass(frozen=True)
 class CrossCheckRow:
     student: str
     exercise: str
