@@ -267,7 +267,7 @@ def reveal(report: ExerciseReport, mode: str = "auto", store: AttemptStore | Non
     store = store or AttemptStore()
     failed = [c.id for c in report.checks if c.status is Status.FAILED and c.tiers]
     notes: list[str] = []
-    counts: dict[str, int] = {}
+    counts: dict[str, int] | None = None  # None: attempts unknown, so tier 1
     if _inside(store.path, Path(report.workspace)):
         notes.append(f"hint attempts are not counted: {STATE_VARIABLE} points inside the workspace; "
                      f"showing the first hint")
@@ -281,7 +281,10 @@ def reveal(report: ExerciseReport, mode: str = "auto", store: AttemptStore | Non
                          f"(set {STATE_VARIABLE} to a writable file, or ask for all hints)")
     checks = []
     for c in report.checks:
-        level = TIERS if mode == "all" else level_for(counts.get(c.id, 1), fix_after)
+        if mode == "all":
+            level = TIERS
+        else:
+            level = 1 if counts is None else level_for(counts.get(c.id, 1), fix_after)
         checks.append(show(c, level))
     return Revealed(replace(report, checks=tuple(checks)), tuple(notes))
 

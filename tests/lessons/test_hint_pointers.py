@@ -1,7 +1,8 @@
 """Does every grader hint, and every link in a lesson, point at a section that exists?
 
-A hint ends with "(see lessons/NN-topic.ipynb, section “Heading”)". A learner who follows it
-must land on a markdown heading with exactly that text in that notebook.
+A check's first hint tier (the concept, grader.hints) ends with "(see lessons/NN-topic.ipynb,
+section “Heading”)". A learner who follows it must land on a markdown heading with exactly that
+text in that notebook.
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ def _checks():
 
 @pytest.mark.parametrize(("exercise", "check"), list(_checks()))
 def test_hint_points_to_an_existing_section(exercise, check, repo_root):
-    """Does the check's hint name its exercise's lesson, and a heading that lesson has?"""
-    pointers = POINTER.findall(check.hint)
-    assert pointers, f"the hint names no lesson section: {check.hint!r}"
+    """Does the check's first hint tier name its exercise's lesson, and a heading that lesson has?"""
+    concept = check.tiers.concept
+    pointers = POINTER.findall(concept)
+    assert pointers, f"tier 1 names no lesson section: {concept!r}"
+    assert concept.endswith(f"({exercise.see(pointers[-1][1])})"), "the pointer ends tier 1"
     for notebook, section in pointers:
         path = repo_root / notebook
         assert path.is_file(), f"the hint points to {notebook}, which does not exist"
@@ -49,7 +52,7 @@ def test_hint_points_to_an_existing_section(exercise, check, repo_root):
 def test_capstone_hints_point_to_the_production_lesson():
     """Are the capstone's hints sent to the lesson that teaches hardening, not to the GPU lesson?"""
     capstone = next(e for e in all_exercises() if e.id == "08-capstone")
-    notebooks = {nb for c in capstone.checks for nb, _ in POINTER.findall(c.hint)}
+    notebooks = {nb for c in capstone.checks for nb, _ in POINTER.findall(c.tiers.concept)}
     assert notebooks == {"lessons/09-production.ipynb"}, notebooks
 
 
