@@ -289,6 +289,11 @@ def reveal(report: ExerciseReport, mode: str = "auto", store: AttemptStore | Non
     return Revealed(replace(report, checks=tuple(checks)), tuple(notes))
 
 
+def feedback(report: ExerciseReport) -> ExerciseReport:
+    """Tiers 1-2 of every failed check, whatever was shown before: what a grading box prints."""
+    return replace(report, checks=tuple(show(c, FEEDBACK_TIERS) for c in report.checks))
+
+
 def reveal_all(report: ExerciseReport) -> ExerciseReport:
     """Every tier of every failed check, without counting an attempt (the notebook's Show all hints)."""
     return replace(report, checks=tuple(show(c, TIERS) for c in report.checks))

@@ -218,7 +218,7 @@ def check_my_work(exercise_id: str, workspace: str | os.PathLike | None = None):
     if headless():  # one rule for every widget of the course
         report = run(lambda event: print(plain_line(event), flush=True))
         if report is not None:
-            print(reporters.render_table(report))
+            print(reporters.render_table(hints.feedback(report)))
         return None
     import html
 

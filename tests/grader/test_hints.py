@@ -262,3 +262,23 @@ def test_cli_refuses_an_unknown_hints_mode_and_a_bad_setting():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip() == ("cannot grade: GENAI_HINT_FIX_AFTER='x' must be a whole number of attempts, "
                                    "1 or more (default 3)")
+
+
+# -- the notebook: autograded cells (nbgrader's feedback) and a printed Check my work ------------
+
+def test_autograded_cell_and_printed_check_my_work_never_show_the_fix_nor_count(monkeypatch, tmp_path, capsys):
+    """Does an autograded cell print tiers 1-2 and the evidence, never tier 3, and does Check my work
+    where no widget can be drawn (nbclient, the grading box) count no attempt?"""
+    from grader import notebook
+
+    state = tmp_path / "attempts.json"
+    monkeypatch.setenv(hints.STATE_VARIABLE, str(state))
+    monkeypatch.setenv("COURSE_WIDGETS", "plain")
+    monkeypatch.setattr(notebook, "report_for", lambda *a, **k: report_of(failed(shown=3)))
+    assert notebook.check_points("01-first-image", "pinned_base", tmp_path) == 0.0
+    cell = capsys.readouterr().out
+    assert TIERS[0] in cell and TIERS[1] in cell and "evidence:" in cell and TIERS[2] not in cell
+    notebook.check_my_work("01-first-image", tmp_path)
+    printed = capsys.readouterr().out
+    assert "hint 3/3" not in printed and "FROM python:3.11-slim" not in printed
+    assert not state.exists()
