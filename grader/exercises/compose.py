@@ -5,8 +5,9 @@ The configuration is graded as `docker compose config` resolves it (the base fil
 alone, and with the override, as a plain `docker compose up` merges them); the
 running stack by experiments: a marker written into PostgreSQL must survive
 `down` then `up`, and a document stored through the API must survive recreating
-the server. The workspace's Dockerfile, app/ and requirements.txt are the finished
-service (shared with service/).
+the server. app/ and requirements.txt are the service's code (shared with service/);
+the Dockerfile is the learner's own of an earlier exercise, else a checkpoint on the
+reference image (grading uses it where the workspace has none): it is not graded here.
 """
 
 from __future__ import annotations
