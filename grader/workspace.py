@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from course.manifest import load
@@ -145,7 +145,7 @@ def checkpoint(exercise_id: str, rel: str) -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
+@cache
 def _shipped(exercise_id: str, rel: str) -> bytes | None:
     """The file as the course ships it to a learner who has not touched it: its checkpoint, else the
     committed starter (git's copy: the one in exercises/ may be the learner's own by now)."""
@@ -227,22 +227,23 @@ def start(exercise_id: str, workspace: Path | None = None) -> list[Seed]:
     dest = Path(workspace) if workspace is not None else starter_dir(exercise_id)
     if not dest.is_dir():
         raise FileNotFoundError(f"the workspace {dest} does not exist or is not a folder")
-    sources = shared_sources(exercise_id)
-    seeds = [Seed(target.name, sources[target.name], False, service=True) for target in fill_shared(exercise_id, dest)]
+    shared = {dest / rel: source for rel, source in shared_sources(exercise_id).items()}
+    seeds = [Seed(target.relative_to(dest).as_posix(), shared[target], False, service=True)
+             for target in fill_shared(exercise_id, dest)]
     for rel in STARTS_FROM.get(exercise_id, {}):
         target = dest / rel
         if target.exists() or target.is_symlink():
             seeds.append(Seed(rel, None, False))
             continue
         seed = seed_source(exercise_id, rel, dest)
-        assert seed.source is not None
+        source = seed.source or checkpoint(exercise_id, rel)
         try:
             with open(target, "xb") as out:  # exclusive: never over a file that appeared meanwhile
-                out.write(seed.source.read_bytes())
+                out.write(source.read_bytes())
         except FileExistsError:
             seed = Seed(rel, None, False)
         else:
-            os.chmod(target, seed.source.stat().st_mode & 0o777)
+            os.chmod(target, source.stat().st_mode & 0o777)
         seeds.append(seed)
     return seeds
 
