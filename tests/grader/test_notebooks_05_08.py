@@ -11,7 +11,7 @@ import pytest
 
 from grader import registry
 from grader.exercises.gpu import HOST_DEPENDENT
-from grader.workspace import solution_dir, solution_sources, starter_dir
+from grader.workspace import STARTS_FROM, checkpoint, solution_dir, solution_sources, starter_dir
 from tests.grader.notebook_versions import instructor, notebook_path, released
 
 EXERCISES = ("05-compose", "06-optimize", "07-gpu", "08-capstone")
@@ -105,7 +105,9 @@ def test_starter_and_solution_pointer(exercise_id):
     """Has the starter every deliverable (differing from the reference), and does solutions/<id>/ point
     at the service's files instead of copying them?"""
     for name, source in solution_sources(exercise_id).items():
-        starter = starter_dir(exercise_id) / name
+        # a file that continues an earlier exercise starts from the learner's own, else its checkpoint
+        starter = (checkpoint(exercise_id, name) if name in STARTS_FROM.get(exercise_id, {})
+                   else starter_dir(exercise_id) / name)
         assert starter.is_file() and starter.read_text() != source.read_text()
         assert not (solution_dir(exercise_id) / name).exists(), "the reference lives in service/ only"
     readme = (solution_dir(exercise_id) / "README.md").read_text()
