@@ -146,23 +146,35 @@ def with_checkpoints(exercise: Exercise, path: Path, session: GradingSession,
                      environment: Environment) -> tuple[Path, list[str]]:
     """The folder the checks read: the workspace itself, or where it lacks a file the exercise builds on
     but does not grade (05's Dockerfile), a copy with the given checkpoint in its place. Nothing is
-    written into the learner's folder."""
+    written into the learner's folder. A checkpoint built on the reference image names the one in use."""
     missing = workspaces.missing_inputs(exercise.id, path)
-    if not missing:
+    retag = [rel for rel in exercise.facts.continued() if rel not in missing
+             and environment.service_image not in (None, SERVICE_IMAGE_TAG)
+             and _same(path / rel, workspaces.checkpoint(exercise.id, rel))]
+    if not missing and not retag:
         return path, []
     copy = session.tmpdir() / path.name
     shutil.copytree(path, copy, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     notices = []
-    for rel in missing:
+    for rel in missing + retag:
         source = workspaces.checkpoint(exercise.id, rel)
         text = source.read_text()
-        if environment.service_image:  # a checkpoint built on the reference image names the one in use
+        if environment.service_image:
             text = text.replace(SERVICE_IMAGE_TAG, environment.service_image)
+        (copy / rel).unlink(missing_ok=True)
         (copy / rel).write_text(text)
-        notices.append(f"{rel} is not in your workspace: graded with the given checkpoint "
-                       f"{source.relative_to(REPO_ROOT).as_posix()} (`python -m grader start {exercise.id}` "
-                       f"puts your own or that one in place)")
+        if rel in missing:
+            notices.append(f"{rel} is not in your workspace: graded with the given checkpoint "
+                           f"{source.relative_to(REPO_ROOT).as_posix()} (`python -m grader start {exercise.id}` "
+                           f"puts your own or that one in place)")
     return copy, notices
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.read_bytes() == b.read_bytes()
+    except OSError:  # a folder, or unreadable: not the checkpoint
+        return False
 
 
 def own_service_image(exercise: Exercise, path: Path, session: GradingSession,

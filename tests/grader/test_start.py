@@ -158,3 +158,14 @@ def test_the_release_ships_no_seeded_file(tmp_path):
     (folder / "Dockerfile").write_text("# the instructor's own 03\n")
     released = source.generate("05-compose", tmp_path)
     assert not (released / "Dockerfile").exists() and (released / "compose.yaml").is_file()
+
+
+def test_an_untouched_checkpoint_builds_on_the_reference_image_in_use(tmp_path):
+    """05's checkpoint names the course's reference tag; graded with another reference image (tests, a
+    box), the copy names that one, and the learner's folder keeps its file."""
+    ws = workspace.materialize("05-compose", tmp_path / "learner" / "05-compose", with_solution=True)
+    shipped = (ws / "Dockerfile").read_bytes()
+    graded, notices = with_checkpoints(registry.get("05-compose"), ws, FakeSession(tmp_path / "s"),
+                                       Environment(service_image="genai-course/service:test"))
+    assert notices == [] and (ws / "Dockerfile").read_bytes() == shipped
+    assert "FROM genai-course/service:test" in (graded / "Dockerfile").read_text()
