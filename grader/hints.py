@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import string
 import tempfile
 import time
@@ -68,9 +69,41 @@ def _plain(value: Any) -> str:
     if isinstance(value, Mapping):
         return ", ".join(f"{k}={_plain(v)}" for k, v in value.items()) or "none"
     if isinstance(value, (list, tuple, set, frozenset)):
-        return ", ".join(_plain(v) for v in value) or "none"
+        items = [_plain(v) for v in value]
+        more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+        return ", ".join(items[:5]) + more if items else "none"
     text = "none" if value is None else str(value)
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+_STEP_PREFIX = re.compile(r"^#\d+\s+(\d+\.\d+\s+)?")
+
+
+def build_error(log: str) -> str | None:
+    """The line of a BuildKit log that says what went wrong: the step's last output before its ERROR."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if re.search(r"\bERROR\b|^error:|failed to solve", line):
+            said = [_STEP_PREFIX.sub("", b) for b in lines[:i] if _STEP_PREFIX.match(b)]
+            said = [b for b in said if b and not b.startswith(("[", "DONE", "CACHED", "ERROR"))]
+            return said[-1] if said else re.sub(r"^(#\d+\s+)?ERROR:\s*", "", line)
+    return None
+
+
+def _facts(evidence: Mapping[str, Any], message: str) -> dict[str, str]:
+    """What a template may name: each evidence key, each key of a mapping as `key_sub`, `found`
+    (from the message) and `build_error` (from a build log)."""
+    facts = {k: _plain(v) for k, v in evidence.items()}
+    for key, value in evidence.items():
+        if isinstance(value, Mapping):
+            facts.update({f"{key}_{sub}": _plain(v) for sub, v in value.items() if f"{key}_{sub}" not in facts})
+    if message.strip():
+        facts.setdefault("found", found_part(message))
+    log = evidence.get("log_tail")
+    error = build_error(log) if isinstance(log, str) else None
+    if error:
+        facts.setdefault("build_error", error)
+    return facts
 
 
 def found_part(message: str) -> str:
@@ -84,9 +117,7 @@ def problem_text(tiers: Tiers, evidence: Mapping[str, Any], message: str = "", s
     """Tier 2 for one failure: the check's template filled from the evidence, what the failure
     itself found (a failure-specific hint, lint findings), or the engine's refusal."""
     parts: list[str] = []
-    facts = {k: _plain(v) for k, v in evidence.items()}
-    if message.strip():
-        facts.setdefault("found", found_part(message))
+    facts = _facts(evidence, message)
     if "engine_error" in evidence and len(evidence) == 1:
         parts.append(f"The engine refused what your work asks for: {facts['engine_error']}.")
     else:

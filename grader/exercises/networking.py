@@ -67,7 +67,7 @@ exercise.context(NetworkingContext)
                         "no name resolution, a user-defined bridge has Docker's embedded DNS.",
                 problem=("Your genai-net uses the {driver} driver.",
                          "Your genai-net is set up with {options}.",
-                         "After your run.sh: {found}."),
+                         "After your run.sh: {found}; the checks look for the exact names the exercise fixes."),
                 fix=f"Create the network in run.sh: `docker network create --driver bridge {NETWORK}`. On a "
                     f"user-defined bridge, containers find each other by name; on the default bridge they "
                     f"cannot.",
@@ -89,7 +89,8 @@ def check_user_defined_bridge(ctx: NetworkingContext):
 @exercise.check("service_attached", points=2, summary="genai-service is on genai-net and not on the default bridge",
                 concept="Where a container is attached decides who can reach it: a service attached to the "
                         "default bridge as well can be reached by every container started without a network.",
-                problem=("Your genai-service is attached to {networks}.",
+                problem=("Your genai-service is attached to {networks}: a container started without a network lands on the "
+                         "default bridge, and connecting it to another one later keeps it there too.",
                          "After your run.sh: {found}."),
                 fix=f"Start the service with `--network {NETWORK}` rather than connecting it afterwards: "
                     f"`docker run` without --network also attaches it to the default bridge, where every "
@@ -111,8 +112,8 @@ def check_service_attached(ctx: NetworkingContext):
 @exercise.check("dns_by_name", points=2, summary="from genai-client, http://genai-service:8000/health answers 200",
                 concept="On a user-defined bridge, Docker's embedded DNS resolves each container's name for the "
                         "other containers of that network, provided both are on it and running.",
-                problem=("From your genai-client (on {client_networks}) the name genai-service did not answer: "
-                         "{found}.",
+                problem=("Your genai-client is on {client_networks}: from there genai-service cannot be reached by "
+                         "name, because names resolve only between containers of one user-defined network.",
                          "Your genai-client is {status}: a container that exits at once cannot ask anything.",
                          "After your run.sh: {found}."),
                 fix=f"Put both containers on {NETWORK} (`--network {NETWORK}`) and keep {CLIENT} running with a "

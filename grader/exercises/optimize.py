@@ -142,8 +142,8 @@ exercise.check("builds", points=1, summary="the Dockerfile builds",
                problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
                         "runs a server, so it never ends.",
                         "Your Dockerfile cannot be read at line {line}: {found}.",
-                        "Your build stopped with exit code {returncode}; the error is in the last lines of its "
-                        "output: {log_tail}",
+                        "Your build stopped at this error: {build_error}. Fix the step that printed it: the steps "
+                        "after it never ran.",
                         "Your build failed: {found}."),
                fix="Read the build output above: it names the step that failed and why.",
                section="6. Multi-stage builds")(check_builds)

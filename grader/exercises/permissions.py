@@ -24,8 +24,8 @@ exercise.check("builds", points=2, summary="the Dockerfile builds",
                problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
                         "runs a server, so it never ends.",
                         "Your Dockerfile cannot be read at line {line}: {found}.",
-                        "Your build stopped with exit code {returncode}; the error is in the last lines of its "
-                        "output: {log_tail}",
+                        "Your build stopped at this error: {build_error}. Fix the step that printed it: the steps "
+                        "after it never ran.",
                         "Your build failed: {found}."),
                fix="Read the build output above: it names the step that failed and why.",
                section="A non-root user in the image")(check_builds)
@@ -109,7 +109,8 @@ def check_code_read_only(ctx: PermissionsContext):
 @exercise.check("data_writable", points=2, summary="the runtime user can write /data, also on a fresh named volume",
                 concept="A fresh named volume starts as a copy of the image's folder, owner and mode included: "
                         "the folder the service writes must exist in the image and belong to its user.",
-                problem=("In your image, /data on a fresh volume is {data}: the runtime user cannot write there.",
+                problem=("In your image, /data belongs to uid {data_owner_uid} (mode {data_mode}), and a fresh volume "
+                         "copies that: the runtime user cannot write there.",
                          "In your image, {found}."),
                 fix=f"Create {DATA_DIR} in the image and give it to the runtime user (`mkdir -p {DATA_DIR} && "
                     f"chown {USER_NAME}:{USER_NAME} {DATA_DIR}`, as root, before `USER`): a fresh named volume "
