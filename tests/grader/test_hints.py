@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import multiprocessing
 import os
@@ -282,3 +283,43 @@ def test_autograded_cell_and_printed_check_my_work_never_show_the_fix_nor_count(
     printed = capsys.readouterr().out
     assert "hint 3/3" not in printed and "FROM python:3.11-slim" not in printed
     assert not state.exists()
+
+
+@functools.lru_cache(maxsize=1)
+def _evidence_keys() -> frozenset[str]:
+    """Every evidence key a `fail(...)` of the grader passes (keywords other than hint and notes),
+    and the string keys of dict literals (evidence passed as `**evidence`)."""
+    import ast
+
+    keys = {"found", "build_error", "engine_error"}
+    for path in [*(REPO_ROOT / "grader").glob("*.py"), *(REPO_ROOT / "grader" / "exercises").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "fail":
+                keys |= {k.arg for k in node.keywords if k.arg and k.arg not in ("hint", "notes")}
+            if isinstance(node, ast.Dict):
+                keys |= {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return frozenset(keys)
+
+
+@pytest.mark.parametrize("check", list(_all_checks()))
+def test_problem_templates_name_evidence_that_exists(check):
+    """Does every tier-2 template name evidence some failure really passes (a typo would silently
+    skip the template)?"""
+    known = _evidence_keys()
+    for template in check.tiers.problem:
+        for name in {n for _, n, _, _ in string.Formatter().parse(template) if n}:
+            assert name in known or name.split("_")[0] in known, f"{name!r} in {template!r}"
+
+
+def test_build_error_is_the_line_that_says_what_went_wrong():
+    log = ("#9 [5/6] RUN useradd --gid 1002 fastapi\n#9 0.235 useradd: group '1002' does not exist\n"
+           "#9 ERROR: executor failed running [/bin/sh -c useradd]: exit code: 6")
+    assert hints.build_error(log) == "useradd: group '1002' does not exist"
+    assert hints.build_error('#5 [3/4] COPY requirement.txt .\n#5 ERROR: "/requirement.txt" not found') == \
+        '"/requirement.txt" not found'
+    assert hints.build_error("all good") is None
+    tiers = hints.Tiers("idea (see x)", ("stopped at: {build_error}", "{found}"), "fix")
+    assert hints.problem_text(tiers, {"log_tail": log}, "the build failed") == \
+        "stopped at: useradd: group '1002' does not exist"
+    nested = hints.Tiers("idea (see x)", ("owned by uid {data_owner_uid}", "{found}"), "fix")
+    assert hints.problem_text(nested, {"data": {"owner_uid": 0}}, "m") == "owned by uid 0"
