@@ -323,3 +323,35 @@ def test_build_error_is_the_line_that_says_what_went_wrong():
         "stopped at: useradd: group '1002' does not exist"
     nested = hints.Tiers("idea (see x)", ("owned by uid {data_owner_uid}", "{found}"), "fix")
     assert hints.problem_text(nested, {"data": {"owner_uid": 0}}, "m") == "owned by uid 0"
+
+
+def test_check_my_work_escalates_per_click_and_show_all_hints_counts_nothing(monkeypatch, tmp_path, capsys):
+    """In the widget, does each click count an attempt (tier 1, then 1-2), and does Show all hints
+    show tier 3 of the last grading without grading or counting again?"""
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    from grader import notebook
+
+    state = tmp_path / "attempts.json"
+    monkeypatch.setenv(hints.STATE_VARIABLE, str(state))
+    monkeypatch.setenv(hints.FIX_AFTER_VARIABLE, "3")
+    monkeypatch.setenv("COURSE_WIDGETS", "on")
+    gradings = []
+    monkeypatch.setattr(notebook, "report_for", lambda *a, **k: gradings.append(1) or report_of(failed()))
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects, **kw: shown.extend(objects))
+    notebook.check_my_work("01-first-image", tmp_path)
+    check, all_hints = shown[0].children[0].children
+    assert all_hints.description == "Show all hints" and all_hints.disabled
+    check.click()
+    first = capsys.readouterr().out
+    assert "hint 1/3" in first and "hint 2/3" not in first and "Show all hints" in first
+    check.click()
+    second = capsys.readouterr().out
+    assert "hint 2/3" in second and "hint 3/3" not in second and not all_hints.disabled
+    all_hints.click()
+    everything = capsys.readouterr().out
+    assert "hint 3/3, the fix: write `FROM python:3.11-slim`" in everything
+    assert len(gradings) == 2 and all_hints.disabled
+    assert hints.AttemptStore(state).counts("01-first-image", "/tmp/ws-a") == {"pinned_base": 2}
