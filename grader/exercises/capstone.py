@@ -80,8 +80,9 @@ exercise.check("stack_healthy", points=2,
                        "GET /health",
                concept="A production stack is up when every service reports healthy; read-only roots, limits and "
                        "secrets each add a way for a service not to start.",
-               problem=("Your stack did not become healthy: {states}.",
-                        "Your stack did not become healthy: {found}."),
+               problem=("The server's image did not build, so nothing started: {build_error}.",
+                        "Your stack did not become healthy: {found}. The logs of the service that is not "
+                        "healthy say why."),
                fix="Run `docker compose -f compose.yaml up -d --build --wait` yourself and read `docker compose "
                    "logs server`, `docker compose ps -a` (exit codes) and `docker inspect` (OOMKilled): a read-only "
                    "root needs tmpfs for /tmp, the model comes from ${MODELS_DIR}.",

@@ -93,8 +93,9 @@ exercise.check("stack_healthy", points=2,
                summary="`docker compose up --wait` brings both services to healthy",
                concept="Bringing a stack up waits until each service reports healthy: a service without a health "
                        "check, or one that cannot start, keeps the stack from being ready.",
-               problem=("Your stack did not become healthy: {states}.",
-                        "Your stack did not become healthy: {found}."),
+               problem=("The server's image did not build, so nothing started: {build_error}.",
+                        "Your stack did not become healthy: {found}. The logs of the service that is not "
+                        "healthy say why."),
                fix="Give db a healthcheck (`pg_isready`), mount the model read-only at /models from ${MODELS_DIR}, "
                    "and read `docker compose logs` for the service that failed.",
                section="Up", requires=("config_valid",))(check_stack_healthy)
