@@ -14,13 +14,15 @@ from grader.grading import run_checks
 from grader.options import REPO_ROOT
 from grader.progress import CHECK, DONE, STEP, Event
 from grader.progress_view import TerminalProgress, plain_line
+from grader.hints import Tiers
 from grader.registry import CheckSpec, fail, passed
 
 
 def spec(check_id: str, ok: bool, requires: tuple[str, ...] = ()) -> CheckSpec:
     def run(ctx):
         return passed("fine") if ok else fail("broken")
-    return CheckSpec(check_id, 1.0, f"{check_id} works", f"fix {check_id}", requires, run)
+    tiers = Tiers(f"why {check_id} (see x)", (f"{check_id}: {{found}}",), f"fix {check_id}")
+    return CheckSpec(check_id, 1.0, f"{check_id} works", tiers, requires, run)
 
 
 def test_each_check_is_announced_then_judged():
