@@ -5,15 +5,22 @@ The submissions: the reference and the untouched starter of exercises 01 and 02 
 jobs, each executed in one box and cross-checked in another). Each measurement starts from an
 empty job store, so no result is reused. GENAI_BENCH_CLASS_JOBS sets N (default 2).
 
-The last line printed reads `class: <R>x serial at concurrency <N>; two workers <W>x serial`;
-two workers (a task queue feeding several grading hosts) is not built yet, and says so.
+Then the same jobs through the grading queue (course/instructor/taskqueue.py: a project-owned
+Redis, two `python -m course.instructor worker --jobs 1` processes on this machine, each taking
+one job at a time), as `make autograde` sends them to grading hosts.
+
+The last line printed reads `class: <R>x serial at concurrency <N>; two workers <W>x serial`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,24 +49,71 @@ def _plan_class(root: Path) -> list[dict[str, str]]:
     return rows
 
 
-def _measure(boxes: int) -> tuple[float, list]:
+@contextlib.contextmanager
+def _environment(**values: str):
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _two_workers(tmp: Path):
+    """A Redis of its own and two grading workers on this machine, stopped afterwards."""
+    from course.instructor import settings, taskqueue
+    from dockerkit.net import free_port
+    from dockerkit.wait import poll
+
+    port = str(free_port())
+    env = {taskqueue.QUEUE_DIR_ENV: str(tmp / "queue"), "GENAI_QUEUE_PORT": port,
+           taskqueue.QUEUE_ENV: f"redis://127.0.0.1:{port}/0"}
+    redis_sh = str(settings.REPO_ROOT / "scripts" / "redis.sh")
+    workers: list[subprocess.Popen] = []
+    with _environment(**env):
+        subprocess.run(["bash", redis_sh, "start"], check=True)
+        try:
+            for n in (1, 2):
+                with open(tmp / f"worker-{n}.log", "w") as log:
+                    workers.append(subprocess.Popen(
+                        [sys.executable, "-m", "course.instructor", "worker", "--jobs", "1"], cwd=settings.REPO_ROOT,
+                        stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+            runner = taskqueue.QueueRunner(echo=lambda line: print(f"  {line}", flush=True))
+            poll(lambda: sum(taskqueue.queue_name() in q for q in runner.workers().values()) >= 2, timeout=300,
+                 interval=1.0, what="two grading workers",
+                 stopped=lambda: next((f"a worker exited: {(tmp / f'worker-{n}.log').read_text()[-2000:]}"
+                                       for n, w in enumerate(workers, 1) if w.poll() is not None), None))
+            yield runner
+        finally:
+            for worker in workers:
+                if worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGTERM)  # warm shutdown: a running job finishes
+                worker.wait(timeout=600)
+            subprocess.run(["bash", redis_sh, "stop"], check=False)
+
+
+def _measure(boxes: int, queue: bool = False) -> tuple[float, list]:
     from course.instructor import jobs
     from course.instructor.box import JANITOR
 
-    with tempfile.TemporaryDirectory(prefix="genai-bench-class-") as tmp:
-        previous = os.environ.get("GENAI_COURSE_ROOT")
-        os.environ["GENAI_COURSE_ROOT"] = tmp
+    with tempfile.TemporaryDirectory(prefix="genai-bench-class-") as tmp, _environment(GENAI_COURSE_ROOT=tmp):
         try:
             rows = _plan_class(Path(tmp))
-            start = time.monotonic()
-            states = jobs.JobRunner(boxes, echo=lambda line: print(f"  {line}", flush=True)).run(rows)
-            elapsed = time.monotonic() - start
+            with contextlib.ExitStack() as stack:
+                if queue:
+                    runner = stack.enter_context(_two_workers(Path(tmp)))
+                else:
+                    runner = jobs.JobRunner(boxes, echo=lambda line: print(f"  {line}", flush=True))
+                start = time.monotonic()
+                states = runner.run(rows)
+                elapsed = time.monotonic() - start
             JANITOR.drain()
         finally:
-            if previous is None:
-                os.environ.pop("GENAI_COURSE_ROOT", None)
-            else:
-                os.environ["GENAI_COURSE_ROOT"] = previous
             shutil.rmtree(Path(tmp) / ".state", ignore_errors=True)
     failed = [s.error for s in states if s.error]
     if failed:
@@ -87,9 +141,11 @@ def run() -> list[dict]:
     n = int(os.environ.get("GENAI_BENCH_CLASS_JOBS") or 2)
     serial_s, serial_states = _measure(2)          # two boxes: one job at a time
     parallel_s, parallel_states = _measure(2 * n)  # N jobs at once
+    queued_s, queued_states = _measure(2, queue=True)  # two workers, one job at a time each
     count = len(serial_states)
     serial_rate, parallel_rate = count * 3600 / serial_s, count * 3600 / parallel_s
     ratio = parallel_rate / serial_rate
+    workers_ratio = serial_s / queued_s
     rows: list[dict] = [
         {"name": f"submissions/hour, concurrency 1 ({count} jobs, {serial_s:.0f} s)", "value": serial_rate,
          "unit": "/h", "goal": "", "met": None},
@@ -97,15 +153,19 @@ def run() -> list[dict]:
          "unit": "/h", "goal": "", "met": None},
         {"name": f"ratio, concurrency {n} vs 1", "value": ratio, "unit": "x",
          "goal": f">= {GOAL_RATIO:g}x", "met": ratio >= GOAL_RATIO},
-        {"name": "two workers (task queue)", "value": "not built", "unit": "", "goal": "", "met": None},
+        {"name": f"submissions/hour, two workers through the queue ({count} jobs, {queued_s:.0f} s)",
+         "value": count * 3600 / queued_s, "unit": "/h", "goal": "", "met": None},
+        {"name": "ratio, two workers vs concurrency 1", "value": workers_ratio, "unit": "x", "goal": "",
+         "met": None},
     ]
-    for label, states in (("concurrency 1", serial_states), (f"concurrency {n}", parallel_states)):
+    for label, states in (("concurrency 1", serial_states), (f"concurrency {n}", parallel_states),
+                          ("two workers", queued_states)):
         for phase, mean in _phase_means(states).items():
             rows.append({"name": f"{label}: mean s from job start to {phase}", "value": mean, "unit": "s",
                          "goal": "", "met": None})
-    SUMMARY[:] = [f"class: {ratio:.2f}x serial at concurrency {n}; two workers not built"]
+    SUMMARY[:] = [f"class: {ratio:.2f}x serial at concurrency {n}; two workers {workers_ratio:.2f}x serial"]
     return rows
 
 
 def summary() -> str:
-    return SUMMARY[0] if SUMMARY else "class: not measured (see the error above); two workers not built"
+    return SUMMARY[0] if SUMMARY else "class: not measured (see the error above)"

@@ -95,7 +95,7 @@ def queued_class(tmp_path_factory, docker_client, box_image):
              what="the first worker's box")
         stop(first, signal.SIGKILL)  # mid-job: the job was never acknowledged
         room.killed_boxes = {c.name for c in docker_client.containers.list(all=True, filters=label)}
-        store = redis.Redis.from_url(taskqueue.broker_url())
+        store = redis.Redis(port=port, password=(tmp / "queue" / "password").read_text().strip())
         # Redis hands the job on once its visibility timeout has passed since the delivery
         poll(lambda: all(score < time.time() - VISIBILITY_S
                          for _, score in store.zrange("unacked_index", 0, -1, withscores=True)),
@@ -116,8 +116,7 @@ def queued_class(tmp_path_factory, docker_client, box_image):
         for proc in workers:
             stop(proc, signal.SIGKILL)
         room.make("grading-queue-stop")
-        for container in docker_client.containers.list(all=True, filters={"label": settings.WORKER_LABEL}):
-            container.remove(force=True, v=True)
+        taskqueue.reap(docker_client)  # what its killed workers left, should the test fail before
 
 
 def test_two_workers_one_killed_grade_as_serial_grading(queued_class):
