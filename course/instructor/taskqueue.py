@@ -114,7 +114,7 @@ def queue_name() -> str:
 
 
 def make_app():
-    from celery import Celery
+    from celery import Celery  # type: ignore[import-untyped]
 
     url = broker_url()
     app = Celery("genai-grading", broker=url, backend=url, set_as_current=False)
