@@ -148,15 +148,17 @@ def checkpoint(exercise_id: str, rel: str) -> Path:
 @cache
 def _shipped(exercise_id: str, rel: str) -> bytes | None:
     """The file as the course ships it to a learner who has not touched it: its checkpoint, else the
-    committed starter (git's copy: the one in exercises/ may be the learner's own by now)."""
+    committed starter (git's copy: the one in exercises/ may be the learner's own by now). A learner
+    who commits their work makes it git's copy: only a copy that still holds a TODO is a starter."""
     if rel in STARTS_FROM.get(exercise_id, {}):
         return checkpoint(exercise_id, rel).read_bytes()
     committed = (_COURSE.exercise(exercise_id).workspace / rel).as_posix()
     try:
-        return subprocess.run(["git", "-C", str(_COURSE.root), "show", f"HEAD:{committed}"], capture_output=True,
+        text = subprocess.run(["git", "-C", str(_COURSE.root), "show", f"HEAD:{committed}"], capture_output=True,
                               check=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return None
+    return text if b"TODO" in text else None
 
 
 def earlier_file(entry: str, workspace: Path) -> Path:

@@ -169,3 +169,12 @@ def test_an_untouched_checkpoint_builds_on_the_reference_image_in_use(tmp_path):
                                        Environment(service_image="genai-course/service:test"))
     assert notices == [] and (ws / "Dockerfile").read_bytes() == shipped
     assert "FROM genai-course/service:test" in (graded / "Dockerfile").read_text()
+
+
+def test_an_untouched_committed_starter_is_not_the_learners_work(tmp_path):
+    """05's compose.yaml exactly as the course commits it (TODOs and all) does not seed 07's: the checkpoint does."""
+    starter = subprocess.run(["git", "-C", str(REPO_ROOT), "show", "HEAD:exercises/05-compose/compose.yaml"],
+                             capture_output=True, check=True, timeout=30).stdout
+    learner(tmp_path, "05-compose", {"compose.yaml": starter.decode()})
+    seeds = {s.name: s for s in workspace.start("07-gpu", learner(tmp_path, "07-gpu"))}
+    assert seeds["compose.yaml"].notice.endswith("(your 05-compose/compose.yaml is still the starter)")
