@@ -72,7 +72,8 @@ def _hint_lines(result: CheckResult, width: int, most: int = hints.TIERS) -> lis
     lines = []
     for n, text in shown:
         label = f"hint {n}/{len(result.tiers)}, {hints.TIER_NAMES[n]}: "
-        lines.append(textwrap.fill(text, width=width, initial_indent=label, subsequent_indent="      "))
+        lines.append(textwrap.fill(text, width=width, initial_indent=label, subsequent_indent="      ",
+                                   break_on_hyphens=False, break_long_words=False))  # keep --flags whole
     return lines
 
 
