@@ -355,3 +355,15 @@ def test_check_my_work_escalates_per_click_and_show_all_hints_counts_nothing(mon
     assert "hint 3/3, the fix: write `FROM python:3.11-slim`" in everything
     assert len(gradings) == 2 and all_hints.disabled
     assert hints.AttemptStore(state).counts("01-first-image", "/tmp/ws-a") == {"pinned_base": 2}
+
+
+def test_make_grade_passes_hints_all_on(tmp_path):
+    """Does `make grade EX=... HINTS=all` ask the grader for every hint, and plain `make grade` not?"""
+    def dry(*args: str) -> str:
+        proc = subprocess.run(["make", "-n", "grade", *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                              timeout=60)
+        return next(line for line in proc.stdout.splitlines() if "grader grade-all" in line)
+    assert "--only 01-first-image --hints all" in dry("EX=01-first-image", "HINTS=all")
+    assert "--hints" not in dry()
+    help_text = subprocess.run(["make", "help"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60).stdout
+    assert "HINTS=all" in help_text
