@@ -10,7 +10,8 @@ containers), never --privileged. That is root-equivalent on the engine's host, a
 to a Docker engine is: fine on a learner's own engine, and never inside the grading box.
 
 Images reach the nodes through the registry: pushed from the outer engine to its published
-loopback port, pulled by the nodes as `course-registry:5000/...` (insecure, on the bridge only).
+loopback port, pulled by the nodes as `course-registry:5000/...` (insecure, on the bridge only);
+Docker Hub's images (postgres:15) by their usual names, the registry being the nodes' mirror.
 Each node publishes its port 8000 on 127.0.0.1 of the outer host, where a stack's
 `mode: host` port answers (the routing mesh needs IPVS, which some kernels lack)."""
 
@@ -110,7 +111,7 @@ class Cluster:
         api = self.client.api
         host_config = api.create_host_config(
             network_mode=self._network.name,
-            cap_add=["SYS_ADMIN", "NET_ADMIN"] if command == "node" else None,
+            cap_add=["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"] if command == "node" else None,
             security_opt=["seccomp=unconfined", "apparmor=unconfined"] if command == "node" else None,
             port_bindings=kwargs.get("ports"),
             binds=kwargs.get("binds"),
@@ -209,6 +210,13 @@ class Cluster:
         if done.returncode != 0:
             raise ClusterError(f"pushing {image} to the cluster's registry failed: {done.stderr.strip()[-500:]}")
         return f"{REGISTRY}/{name}"
+
+    def mirror(self, image: str) -> None:
+        """Push a Docker Hub image (`postgres:15`) to the registry, which the nodes use as Docker Hub's mirror:
+        a stack names it as usual."""
+        repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+        name = repository if "/" in repository else f"library/{repository}"
+        self.push(image, f"{name}:{tag}")
 
     def ready_nodes(self) -> int:
         listed = self.docker(self.manager, "node", "ls", "--format", "{{.Status}}")
