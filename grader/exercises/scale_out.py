@@ -142,9 +142,14 @@ def _spec(ctx: SwarmContext, service: str) -> dict[str, Any]:
 
 
 @exercise.check("stack_deploys", points=2, summary="`docker stack deploy` accepts the file and every service converges",
-                hint="Deploy it yourself on the lesson's cluster (`docker stack deploy -c stack.yaml genai` on the "
-                     "manager) and read `docker service ps --no-trunc genai_server`: stack files need `version: "
-                     "\"3.9\"`, no `build:`, and `image: ${SERVICE_IMAGE}`.",
+                concept="A stack file describes services that swarm schedules on its nodes; it runs images that "
+                        "already exist in a registry the nodes reach, and swarm reports each service converged "
+                        "once its tasks run.",
+                problem="Swarm could not run your stack: {found}. The tasks' own errors name the cause (an image "
+                        "the nodes cannot pull, a key swarm ignores or refuses).",
+                fix="Deploy it yourself on the lesson's cluster (`docker stack deploy -c stack.yaml genai` on the "
+                    "manager) and read `docker service ps --no-trunc genai_server`: stack files need `version: "
+                    "\"3.9\"`, no `build:`, and `image: ${SERVICE_IMAGE}`.",
                 section="Deploying a stack")
 def check_stack_deploys(ctx: SwarmContext):
     took = ctx.converged
@@ -153,8 +158,11 @@ def check_stack_deploys(ctx: SwarmContext):
 
 
 @exercise.check("replicated", points=2, summary="at least 2 healthy server replicas, on at least 2 nodes",
-                hint="`deploy: replicas: 2` and `placement: max_replicas_per_node: 1` for the server, its port "
-                     "published with `mode: host`, and a health check so that swarm counts only healthy tasks.",
+                concept="Swarm runs a service as replicas spread over its nodes; with a health check it counts "
+                        "only healthy replicas, and a placement rule keeps two of them off the same node.",
+                problem="In your stack, {found}: a single node going down would take the service with it.",
+                fix="`deploy: replicas: 2` and `placement: max_replicas_per_node: 1` for the server, its port "
+                    "published with `mode: host`, and a health check so that swarm counts only healthy tasks.",
                 section="Replicas across nodes", requires=("stack_deploys",))
 def check_replicated(ctx: SwarmContext):
     nodes = ctx.running_tasks(SERVER)
@@ -168,8 +176,11 @@ def check_replicated(ctx: SwarmContext):
 
 
 @exercise.check("overlay_network", points=1, summary="the services share an overlay network declared in stack.yaml",
-                hint="Declare a network with `driver: overlay` under `networks:` and attach both services to it; "
-                     "the stack's implicit default network is not one you chose.",
+                concept="An overlay network spans the nodes of a swarm: services on it reach each other by name "
+                        "wherever their tasks run; one you declare is one you control.",
+                problem="In your stack, {found}.",
+                fix="Declare a network with `driver: overlay` under `networks:` and attach both services to it; "
+                    "the stack's implicit default network is not one you chose.",
                 section="Overlay networks", requires=("stack_deploys",))
 def check_overlay_network(ctx: SwarmContext):
     def networks(service: str) -> set[str]:
@@ -188,8 +199,11 @@ def check_overlay_network(ctx: SwarmContext):
 
 @exercise.check("swarm_secret", points=2,
                 summary="the API token is a swarm secret at /run/secrets/api_token and in no container environment",
-                hint="`secrets: api_token: file: ./secrets/api_token.txt` at the top level, `secrets: [api_token]` "
-                     "on the server (it reads /run/secrets/api_token by default), and no API_TOKEN variable.",
+                concept="A swarm secret is stored encrypted by the managers and handed to the tasks that name it "
+                        "as a file in memory; an environment variable shows in every inspect.",
+                problem="In your stack, {found}.",
+                fix="`secrets: api_token: file: ./secrets/api_token.txt` at the top level, `secrets: [api_token]` "
+                    "on the server (it reads /run/secrets/api_token by default), and no API_TOKEN variable.",
                 section="Swarm secrets", requires=("stack_deploys",))
 def check_swarm_secret(ctx: SwarmContext):
     container = _spec(ctx, SERVER)["TaskTemplate"]["ContainerSpec"]
@@ -209,9 +223,13 @@ def _update_state(ctx: SwarmContext) -> str:
 
 @exercise.check("rolling_update", points=2,
                 summary="an image update rolls start-first with no failed request; a broken image is rolled back",
-                hint="`deploy: update_config: {order: start-first, parallelism: 1, failure_action: rollback, "
-                     "monitor: 30s}` and a `rollback_config` with start-first too; keep one node free of the "
-                     "server (3 nodes, 2 replicas) so that a new task can start before an old one stops.",
+                concept="A rolling update replaces replicas one at a time; starting the new one before stopping "
+                        "the old keeps the service answering, and a failure action decides what happens to a "
+                        "broken image.",
+                problem="In your stack, {found}.",
+                fix="`deploy: update_config: {order: start-first, parallelism: 1, failure_action: rollback, "
+                    "monitor: 30s}` and a `rollback_config` with start-first too; keep one node free of the "
+                    "server (3 nodes, 2 replicas) so that a new task can start before an old one stops.",
                 section="Rolling updates and rollback", requires=("stack_deploys",))
 def check_rolling_update(ctx: SwarmContext):
     update = _spec(ctx, SERVER).get("UpdateConfig") or {}
@@ -274,8 +292,11 @@ def _matches(node: dict[str, Any], constraint: str) -> bool | None:
 
 
 @exercise.check("db_pinned", points=1, summary="the database is constrained to the node that holds its volume",
-                hint="`deploy: placement: constraints: [node.labels.genai.db == true]` on db: a local volume "
-                     "lives on one node, and a database rescheduled elsewhere would start empty.",
+                concept="A local volume lives on one node: a database must always be scheduled where its data is,"
+                        " or it starts empty somewhere else.",
+                problem="In your stack, {found}.",
+                fix="`deploy: placement: constraints: [node.labels.genai.db == true]` on db: a local volume "
+                    "lives on one node, and a database rescheduled elsewhere would start empty.",
                 section="Where state lives", requires=("stack_deploys",))
 def check_db_pinned(ctx: SwarmContext):
     constraints = ((_spec(ctx, DB)["TaskTemplate"].get("Placement") or {}).get("Constraints") or [])
@@ -299,8 +320,11 @@ def check_db_pinned(ctx: SwarmContext):
 @exercise.check("survives_node_loss", points=2,
                 summary="with a worker node stopped, the server is back at its replica count and answering within "
                         "60 s",
-                hint="Keep swarm's default restart policy (`condition: any`) so that tasks of a lost node are "
-                     "started elsewhere, and leave room for them: 3 nodes, 2 replicas, one per node.",
+                concept="When a node is lost, swarm starts its tasks on the nodes left, if the restart policy "
+                        "allows it and the placement rules leave room.",
+                problem="When the grader stopped a worker node: {found}.",
+                fix="Keep swarm's default restart policy (`condition: any`) so that tasks of a lost node are "
+                    "started elsewhere, and leave room for them: 3 nodes, 2 replicas, one per node.",
                 section="Losing a node", requires=("stack_deploys",))
 def check_survives_node_loss(ctx: SwarmContext):
     cluster, replicas = ctx.cluster, ctx.replicas()
