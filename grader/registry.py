@@ -44,6 +44,7 @@ def skip(message: str, **evidence: Any) -> NoReturn:
 
 
 CheckFunction = Callable[[Any], Passed]
+LEGACY_CONCEPT = "This check looks at one thing: {summary}."  # tier 1 of a check declared with hint= alone
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ class Exercise:
         if not fix:
             raise ValueError(f"{self.id}/{check_id}: a check needs its fix (tier 3)")
         templates = (problem,) if isinstance(problem, str) else tuple(problem)
-        tiers = Tiers(f"{concept or f'This check looks at one thing: {summary}.'} ({self.see(section)})",
+        tiers = Tiers(f"{concept or LEGACY_CONCEPT.format(summary=summary)} ({self.see(section)})",
                       templates or (f"Your work does not do this yet: {summary}.",), fix)
 
         def register(func: CheckFunction) -> CheckFunction:

@@ -49,6 +49,7 @@ def test_every_check_has_three_tiers_and_tier_one_holds_no_fix(check):
     assert concept.strip() and fix.strip() and problem and all(p.strip() for p in problem)
     idea = concept[:concept.rfind(" (see ")]
     assert idea.strip(), "tier 1 is only a pointer"
+    assert idea != registry.LEGACY_CONCEPT.format(summary=check.summary), "declared with hint= alone: no tiers"
     assert "`" not in idea, f"tier 1 quotes code: {idea!r}"
     assert not re.search(r"(^|\s)--?[a-z]", idea), f"tier 1 names a command-line flag: {idea!r}"
     assert not re.search(r"\bdocker (run|build|compose|network|volume)\b", idea), idea
