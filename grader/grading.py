@@ -144,29 +144,41 @@ def with_prerequisites(exercise: Exercise, check_ids: Iterable[str]) -> tuple[Ch
 
 def with_checkpoints(exercise: Exercise, path: Path, session: GradingSession,
                      environment: Environment) -> tuple[Path, list[str]]:
-    """The folder the checks read: the workspace itself, or where it lacks a file the exercise builds on
-    but does not grade (05's Dockerfile), a copy with the given checkpoint in its place. Nothing is
-    written into the learner's folder. A checkpoint built on the reference image names the one in use."""
-    missing = workspaces.missing_inputs(exercise.id, path)
-    retag = [rel for rel in exercise.facts.continued() if rel not in missing
-             and environment.service_image not in (None, SERVICE_IMAGE_TAG)
-             and _same(path / rel, workspaces.checkpoint(exercise.id, rel))]
-    if not missing and not retag:
-        return path, []
+    """The folder the checks read: the workspace itself, or a copy with the given checkpoint in place of
+    a file the exercise builds on but does not grade (05's Dockerfile) where the workspace lacks it, or
+    where it is the learner's own Dockerfile and its image does not serve. Nothing is written into the
+    learner's folder. A checkpoint built on the reference image names the one in use."""
+    notices: list[str] = []
+    replaced: dict[str, str] = {}  # file -> why (empty: only retagged)
+    for rel in exercise.facts.continued():
+        checkpoint = workspaces.checkpoint(exercise.id, rel)
+        if not (path / rel).exists():
+            replaced[rel] = (f"{rel} is not in your workspace: graded with the given checkpoint "
+                             f"{checkpoint.relative_to(REPO_ROOT).as_posix()} (`python -m grader start "
+                             f"{exercise.id}` puts your own or that one in place)")
+        elif _same(path / rel, checkpoint):
+            if environment.service_image not in (None, SERVICE_IMAGE_TAG):
+                replaced[rel] = ""
+        elif Path(rel).name == "Dockerfile" and environment.service_image and environment.models_dir:
+            # the learner's own image serves the stack when it can; its faults are not this exercise's
+            image, why = _serving_image(session, environment, rel, path / rel, healthcheck=True)
+            if image is None:
+                replaced[rel] = (f"graded with the given checkpoint {checkpoint.relative_to(REPO_ROOT).as_posix()} "
+                                 f"in place of your {rel}: {why}")
+            else:
+                notices.append(f"the stack runs the image of your {rel} (it builds and answers /health)")
+    if not replaced:
+        return path, notices
     copy = session.tmpdir() / path.name
     shutil.copytree(path, copy, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    notices = []
-    for rel in missing + retag:
-        source = workspaces.checkpoint(exercise.id, rel)
-        text = source.read_text()
+    for rel, why in replaced.items():
+        text = workspaces.checkpoint(exercise.id, rel).read_text()
         if environment.service_image:
             text = text.replace(SERVICE_IMAGE_TAG, environment.service_image)
         (copy / rel).unlink(missing_ok=True)
         (copy / rel).write_text(text)
-        if rel in missing:
-            notices.append(f"{rel} is not in your workspace: graded with the given checkpoint "
-                           f"{source.relative_to(REPO_ROOT).as_posix()} (`python -m grader start {exercise.id}` "
-                           f"puts your own or that one in place)")
+        if why:
+            notices.append(why)
     return copy, notices
 
 
@@ -198,21 +210,25 @@ def own_service_image(exercise: Exercise, path: Path, session: GradingSession,
     return environment, f"run.sh ran {reference}: {'; '.join(reasons)}"
 
 
-def _serving_image(session: GradingSession, environment: Environment, entry: str,
-                   dockerfile: Path) -> tuple[str | None, str]:
-    """(image id, "") of the learner's Dockerfile built around the service's code, once it serves;
-    else (None, why not). The image and its trial container belong to the session."""
+def _serving_image(session: GradingSession, environment: Environment, entry: str, dockerfile: Path, *,
+                   healthcheck: bool = False) -> tuple[str | None, str]:
+    """(image tag, "") of the learner's Dockerfile built around the service's code, once it serves (and
+    declares a HEALTHCHECK, where a stack waits for its health); else (None, why not). The image and its
+    trial container belong to the session."""
     context = session.tmpdir() / "service"
     shutil.copytree(SERVICE_DIR / "app", context / "app", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("requirements.txt", "requirements-dev.txt"):
         shutil.copy2(SERVICE_DIR / name, context / name)
     shutil.copy2(dockerfile, context / "Dockerfile")
-    progress.emit(progress.PHASE, f"building your {entry} around the service's code (the image run.sh runs)")
+    progress.emit(progress.PHASE, f"building your {entry} around the service's code, to see whether it serves")
     built = session.build(context, dockerfile=context / "Dockerfile")
     if not built.ok:
         how = "did not build in time" if built.timed_out else "does not build the service"
         first = " | ".join(built.failure_summary(2).split("\n")).strip()
         return None, f"your {entry} {how}" + (f" ({first[:200]})" if first else "")
+    declared = ((session.client.images.get(built.tag).attrs.get("Config") or {}).get("Healthcheck") or {})
+    if healthcheck and (declared.get("Test") or ["NONE"])[0] == "NONE":
+        return None, f"the image of your {entry} declares no HEALTHCHECK, which the stack's health needs"
     container = session.run(built.tag, publish=8000,
                             volumes={str(environment.models_dir): {"bind": "/models", "mode": "ro"}})
     try:
