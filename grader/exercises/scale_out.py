@@ -28,7 +28,7 @@ exercise = register(Exercise("09-scale-out"))
 STACK = "genai"
 SERVER, DB = f"{STACK}_server", f"{STACK}_db"
 DB_LABEL = "genai.db=true"
-CONVERGE_TIMEOUT = 240.0   # images pulled on three nodes, the model loaded, PostgreSQL initialised
+CONVERGE_TIMEOUT = 300.0   # images pulled on three nodes, the model loaded, PostgreSQL initialised
 UPDATE_TIMEOUT = 180.0
 NODE_LOSS_TIMEOUT = 60.0   # the contract's figure
 SECRET_TARGET = "api_token"
@@ -330,9 +330,8 @@ def check_survives_node_loss(ctx: SwarmContext):
     cluster, replicas = ctx.cluster, ctx.replicas()
     db_nodes = set(ctx.running_tasks(DB))
     serving = [node for node in ctx.running_tasks(SERVER) if node in cluster.workers]
-    candidates = [node for node in serving if node not in db_nodes] or serving
-    if not candidates:
-        fail("no worker runs a server replica, so losing one proves nothing: spread the replicas")
+    # a worker with a server replica and without the database, if there is one (replicated grades the spread)
+    candidates = [node for node in serving if node not in db_nodes] or serving or cluster.workers
     lost = candidates[0]
     cluster.stop_node(lost)
     started = time.monotonic()
