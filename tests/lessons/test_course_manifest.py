@@ -26,17 +26,18 @@ def _valid_data() -> dict:
     }
 
 
-def test_manifest_lists_nine_lessons_and_the_contract_exercises_in_order(course):
-    """Does course.yaml list the nine lessons and the contract's eight exercises, in order?"""
-    assert [lesson.id for lesson in course.lessons] == [f"{n:02d}" for n in range(1, 10)]
+def test_manifest_lists_ten_lessons_and_the_contract_exercises_in_order(course):
+    """Does course.yaml list the ten lessons and the contract's nine exercises, in order?"""
+    assert [lesson.id for lesson in course.lessons] == [f"{n:02d}" for n in range(1, 11)]
     assert [e.id for e in course.exercises] == [
         "01-first-image", "02-storage", "03-permissions", "04-networking",
-        "05-compose", "06-optimize", "07-gpu", "08-capstone"]
+        "05-compose", "06-optimize", "07-gpu", "08-capstone", "09-scale-out"]
     # a learner meets each exercise right after the lesson that prepares it
     sequence = [item.id for item in course.sequence()]
     assert sequence.index("01-first-image") == sequence.index("02") + 1
-    # the capstone comes after the production lesson, which follows the GPU exercise
-    assert sequence[-3:] == ["07-gpu", "09", "08-capstone"]
+    # the capstone comes after the production lesson, which follows the GPU exercise; beyond one
+    # host comes last, after the capstone
+    assert sequence[-5:] == ["07-gpu", "09", "08-capstone", "10", "09-scale-out"]
 
 
 def test_lesson_folder_holds_exactly_the_manifest_notebooks(course, repo_root):
@@ -91,7 +92,7 @@ def test_readme_lists_lessons_and_exercises_in_manifest_order(course, repo_root)
 
 
 @pytest.mark.parametrize("exercise_id", ["01-first-image", "02-storage", "03-permissions", "04-networking",
-                                         "05-compose", "06-optimize", "07-gpu", "08-capstone"])
+                                         "05-compose", "06-optimize", "07-gpu", "08-capstone", "09-scale-out"])
 def test_exercise_has_starter_notebook_solution_and_fixtures(course, repo_root, exercise_id):
     """Has each exercise its starter (with every file the learner edits), its notebook,
     a solution, and the known-bad fixtures its checks are tested against?"""

@@ -13,8 +13,9 @@ from course.lessonkit import Lesson
 from course.manifest import load
 
 COURSE = load()
-# These build the service image (pip installs of its runtime): slow on a cold cache.
-SLOW_LESSONS = {"06", "07", "09"}
+# These build the service image (pip installs of its runtime): slow on a cold cache; 10 also
+# makes a three-node swarm and pushes the images to its registry.
+SLOW_LESSONS = {"06", "07", "09", "10"}
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
