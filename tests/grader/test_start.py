@@ -178,3 +178,18 @@ def test_an_untouched_committed_starter_is_not_the_learners_work(tmp_path):
     learner(tmp_path, "05-compose", {"compose.yaml": starter.decode()})
     seeds = {s.name: s for s in workspace.start("07-gpu", learner(tmp_path, "07-gpu"))}
     assert seeds["compose.yaml"].notice.endswith("(your 05-compose/compose.yaml is still the starter)")
+
+
+def test_notices_show_in_the_table_and_in_json_only_when_there_are_some():
+    import json
+
+    from grader.reporters import render_json, render_table
+    from grader.results import CheckResult, ExerciseReport, Status
+
+    checks = (CheckResult("runs", Status.PASSED, 2, 2, "ok"),)
+    plain = ExerciseReport("02-storage", "Volumes", "/ws", checks)
+    noted = replace(plain, notices=("run.sh ran the image built from your 01-first-image/Dockerfile",))
+    assert "notices" not in json.loads(render_json(plain))
+    assert json.loads(render_json(noted))["notices"] == list(noted.notices)
+    assert "note: run.sh ran the image built from your 01-first-image/Dockerfile" in render_table(noted).splitlines()
+    assert "note:" not in render_table(plain)
