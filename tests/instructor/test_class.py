@@ -28,6 +28,7 @@ import pytest
 
 from course.instructor import settings
 from grader.grading import grade
+from grader.options import GradingOptions
 from grader.workspace import materialize, overlay, solution_dir
 from tests.instructor.conftest import box_resources
 
@@ -141,7 +142,8 @@ def expected_scores(room: Classroom, errors: list[BaseException]) -> None:
             for exercise in EXERCISES:
                 if (student, exercise) in (("carol", "02-storage"), ("dave", "02-storage")):
                     continue  # a hostile run.sh never runs outside a box
-                report = grade(exercise, room.folder(student, exercise))
+                # the reference image, as in a box (here the student's 01 sits next to their 02)
+                report = grade(exercise, room.folder(student, exercise), GradingOptions.from_env(reference_image=True))
                 room.expected[(student, exercise)] = report.score
                 room.max_scores[exercise] = report.max_score
     except BaseException as exc:  # reported by the fixture
