@@ -120,7 +120,8 @@ def check_non_root(ctx: CapstoneContext):
 @exercise.check("healthcheck", points=1, summary="server and db have health checks, and both report healthy",
                 concept="A health check tells the engine when a service is ready and when it is broken; starting "
                         "order and the wait for a ready stack rely on it.",
-                problem="In your stack, {found}.",
+                problem="Health checks in your stack: {found}. A service without a working one is never known to be ready "
+                        "or broken.",
                 fix="A HEALTHCHECK in the Dockerfile (GET /health with Python: the slim image has no curl) or "
                     "`healthcheck:` in compose.yaml for the server, with a start period longer than the model "
                     "load; `pg_isready` for db. `up --wait` and depends_on rely on them; restart policies do not "
@@ -156,7 +157,7 @@ def check_healthcheck(ctx: CapstoneContext):
 @exercise.check("read_only_rootfs", points=1, summary="the server runs with a read-only root file system",
                 concept="A read-only root file system stops anyone from changing the container's files; what must"
                         " be written goes to a tmpfs or a volume.",
-                problem="In your stack, {found}.",
+                problem="In your stack, {found}: whoever gets into the server can change its files.",
                 fix="`read_only: true` on the server, with `tmpfs: [/tmp]` for scratch space; its data goes to "
                     "PostgreSQL and its model comes from a read-only mount, so nothing else needs writing.",
                 section="A read-only root file system", requires=("config_valid",))
@@ -175,7 +176,7 @@ def check_read_only_rootfs(ctx: CapstoneContext):
 @exercise.check("resource_limits", points=1, summary="every service has a memory and a CPU limit",
                 concept="Without limits one runaway container can use all the memory and CPU of the host and "
                         "starve everything else on it.",
-                problem="In your stack, {found}.",
+                problem="In your stack, {found}: such a service can take all the memory or CPU of the host.",
                 fix="Under each service: `deploy: {resources: {limits: {cpus: \"1\", memory: 1g, pids: 256}}}`: "
                     "without limits one runaway container can starve the host and everything on it.",
                 section="Memory, CPU and process limits", requires=("config_valid",))
@@ -211,7 +212,7 @@ def _memory(value: Any) -> str:
 @exercise.check("restart_policy", points=1, summary="every service restarts on failure",
                 concept="A restart policy brings a service back after a crash or a reboot; without one it stays "
                         "down.",
-                problem="In your stack, {found}.",
+                problem="In your stack, {found}: after a crash or a reboot such a service stays down.",
                 fix="`restart: unless-stopped` (or always, on-failure) under each service: a crash or a reboot "
                     "must not leave the service down.",
                 section="What restarts a container", requires=("config_valid",))

@@ -104,7 +104,7 @@ exercise.check("stack_healthy", points=2,
 @exercise.check("user_network", points=1, summary="both services are on genai-net",
                 concept="Services on a network of their own find each other by service name, apart from "
                         "everything else on the machine.",
-                problem="In your compose files, {found}.",
+                problem="In your compose files, {found}: a service off genai-net cannot find the other by name.",
                 fix="Declare `networks: {genai-net: {driver: bridge}}` at the top level and list genai-net under "
                     "both services: a user-defined bridge of their own, where they find each other by name.",
                 section="Setting up a project", requires=("config_valid",))
@@ -306,7 +306,8 @@ def _source_binds(ctx: ComposeExerciseContext, svc: dict) -> list[dict]:
                 summary="the override adds a source bind mount and a reloading command; the base file has neither",
                 concept="The base file is the production shape; the override adds what only development needs "
                         "(the source from the host, a server that reloads), so production never gets it.",
-                problem="In your compose files, {found}.",
+                problem="In your compose files, {found}: development and production must differ only through the "
+                        "override.",
                 fix="Keep compose.yaml the production shape; in compose.override.yaml bind-mount ./app over the "
                     "image's app folder and run uvicorn with --reload, so that an edit shows at once in "
                     "development and never in production.",
@@ -341,7 +342,7 @@ def check_override_dev(ctx: ComposeExerciseContext):
 @exercise.check("watch", points=1, summary="develop.watch syncs the source into the server",
                 concept="Compose can watch the source folder and sync each change into the running container, "
                         "without a rebuild.",
-                problem="In your compose files, {found}.",
+                problem="In your compose files, {found}: an edit under ./app never reaches the running server.",
                 fix="Under server in compose.override.yaml add `develop: {watch: [{action: sync, path: ./app, "
                     "target: <the image's app folder>}]}` and run `docker compose watch`.",
                 section="`docker compose watch`", requires=("config_valid",))
