@@ -241,7 +241,8 @@ def check_cache_friendly(ctx: OptimizeContext):
                 summary=".env, .git/, .venv/ and __pycache__/ planted in the build context do not reach the image",
                 concept="Everything in the build context is sent to the builder and can end up in the image; "
                         ".dockerignore decides what is never sent (secrets, history, local environments).",
-                problem=("Planted in the build context, {reached} reached your image.",
+                problem=("Planted in the build context, {reached} reached your image: your .dockerignore lets it "
+                         "through, and a COPY brings it in.",
                          "In your build, {found}."),
                 fix="List what must never be sent to the builder in .dockerignore: `**/.env`, `**/.git`, "
                     "`**/.venv`, `**/__pycache__` (or allow only what the Dockerfile copies: `*` then `!app/`, "
