@@ -17,6 +17,7 @@ Each node publishes its port 8000 on 127.0.0.1 of the outer host, where a stack'
 
 from __future__ import annotations
 
+import functools
 import io
 import subprocess
 import tarfile
@@ -103,8 +104,7 @@ class Cluster:
         self._registry_port = int(registry.ports["5000/tcp"][0]["HostPort"])
         poll(self._registry_answers, timeout=ENGINE_TIMEOUT, what="the cluster's registry")
         for name in self.nodes:
-            poll(lambda n=name: self.docker(n, "info", "--format", "{{.ServerVersion}}").ok,
-                 timeout=ENGINE_TIMEOUT, what=f"the engine of {name}")
+            poll(functools.partial(self._engine_answers, name), timeout=ENGINE_TIMEOUT, what=f"the engine of {name}")
         self._form_swarm()
 
     def _container(self, name: str, command: str, **kwargs: Any) -> Any:
@@ -139,6 +139,9 @@ class Cluster:
     def _node(self, name: str) -> Any:
         binds = {str(self.models_dir): {"bind": NODE_MODELS, "mode": "ro"}} if self.models_dir else None
         return self._container(name, "node", ports={f"{SERVICE_PORT}/tcp": ("127.0.0.1", None)}, binds=binds)
+
+    def _engine_answers(self, node: str) -> bool:
+        return self.docker(node, "info", "--format", "{{.ServerVersion}}").ok
 
     def _registry_answers(self) -> bool:
         return http("GET", f"http://127.0.0.1:{self._registry_port}/v2/", timeout=2).status == 200
