@@ -66,7 +66,7 @@ def _environment(**values: str):
 @contextlib.contextmanager
 def _two_workers(tmp: Path):
     """A Redis of its own and two grading workers on this machine, stopped afterwards."""
-    from course.instructor import settings, taskqueue
+    from course.instructor import jobs, settings, taskqueue
     from dockerkit.net import free_port
     from dockerkit.wait import poll
 
@@ -78,6 +78,7 @@ def _two_workers(tmp: Path):
     with _environment(**env):
         subprocess.run(["bash", redis_sh, "start"], check=True)
         try:
+            jobs.grader_version()  # now, as the workers compute it: the version of every job planned here
             for n in (1, 2):
                 with open(tmp / f"worker-{n}.log", "w") as log:
                     workers.append(subprocess.Popen(
@@ -97,21 +98,15 @@ def _two_workers(tmp: Path):
             subprocess.run(["bash", redis_sh, "stop"], check=False)
 
 
-def _measure(boxes: int, queue: bool = False) -> tuple[float, list]:
-    from course.instructor import jobs
+def _measure(runner) -> tuple[float, list]:
     from course.instructor.box import JANITOR
 
     with tempfile.TemporaryDirectory(prefix="genai-bench-class-") as tmp, _environment(GENAI_COURSE_ROOT=tmp):
         try:
             rows = _plan_class(Path(tmp))
-            with contextlib.ExitStack() as stack:
-                if queue:
-                    runner = stack.enter_context(_two_workers(Path(tmp)))
-                else:
-                    runner = jobs.JobRunner(boxes, echo=lambda line: print(f"  {line}", flush=True))
-                start = time.monotonic()
-                states = runner.run(rows)
-                elapsed = time.monotonic() - start
+            start = time.monotonic()
+            states = runner.run(rows)
+            elapsed = time.monotonic() - start
             JANITOR.drain()
         finally:
             shutil.rmtree(Path(tmp) / ".state", ignore_errors=True)
@@ -135,13 +130,18 @@ def _phase_means(states: list) -> dict[str, float]:
 
 
 def run() -> list[dict]:
-    from course.instructor import boximage
+    from course.instructor import boximage, jobs
 
     boximage.ensure_image(lambda line: print(line, flush=True))
     n = int(os.environ.get("GENAI_BENCH_CLASS_JOBS") or 2)
-    serial_s, serial_states = _measure(2)          # two boxes: one job at a time
-    parallel_s, parallel_states = _measure(2 * n)  # N jobs at once
-    queued_s, queued_states = _measure(2, queue=True)  # two workers, one job at a time each
+    def echo(line: str) -> None:
+        print(f"  {line}", flush=True)
+
+    # The workers start first: they take the jobs of the grader version this run plans with.
+    with tempfile.TemporaryDirectory(prefix="genai-bench-queue-") as tmp, _two_workers(Path(tmp)) as queue:
+        serial_s, serial_states = _measure(jobs.JobRunner(2, echo=echo))          # one job at a time
+        parallel_s, parallel_states = _measure(jobs.JobRunner(2 * n, echo=echo))  # N jobs at once
+        queued_s, queued_states = _measure(queue)  # two workers, one job at a time each
     count = len(serial_states)
     serial_rate, parallel_rate = count * 3600 / serial_s, count * 3600 / parallel_s
     ratio = parallel_rate / serial_rate

@@ -222,9 +222,9 @@ def reap(client=None) -> list[str]:
 
 def _grade_task(task, payload: dict[str, Any]) -> dict[str, Any]:
     key = payload["key"]
-    stored = task.AsyncResult(key)
-    if stored.state == "SUCCESS" and "infrastructure_error" not in (stored.result or {}):
-        return stored.result  # delivered again: graded already
+    stored = task.backend.get_task_meta(key)
+    if _graded(stored):
+        return stored["result"]  # delivered again: graded already
     owner = settings.grading_worker() or worker_id()
     node = task.request.hostname or socket.gethostname()
     task.update_state(state="PROGRESS", meta={"phase": "started", "worker": node})
@@ -284,25 +284,25 @@ class QueueRunner(jobs.JobRunner):
             raise QueueError(f"no grading worker takes jobs of this grader version ({queue_name()}); workers "
                              f"that answer: {others}. Start `make grading-worker` on a grading host with this "
                              "checkout (docs/instructor.md)")
-        results = {}
+        # Results are read from the backend by key (no AsyncResult: it subscribes, and outlives the queue).
+        backend = self.app.backend
         for state in pending:
-            result = self.app.AsyncResult(state.key)
-            if result.state == "SUCCESS" and "infrastructure_error" not in (result.result or {}):
-                results[state.key] = result  # graded already, by an earlier run
-                continue
-            if result.state in ("FAILURE", "REVOKED"):
-                result.forget()  # an earlier failure: grade again
-            self.app.send_task(TASK, args=[pack(jobs.store_root() / state.key)], task_id=state.key,
-                               queue=queue_name())
-            results[state.key] = self.app.AsyncResult(state.key)
+            stored = backend.get_task_meta(state.key)
+            if _graded(stored):
+                continue  # graded already, by an earlier run
+            if stored["status"] in ("FAILURE", "REVOKED"):
+                backend.forget(state.key)  # an earlier failure: grade again
+            sent = self.app.send_task(TASK, args=[pack(jobs.store_root() / state.key)], task_id=state.key,
+                                      queue=queue_name())
+            backend.result_consumer.cancel_for(sent.id)
+            del sent
         seen: dict[str, str] = {}
         waiting = {s.key: s for s in pending}
         while waiting:
             for key, state in list(waiting.items()):
-                result = results[key]
-                status = result.state
-                if status == "PROGRESS":
-                    info = result.info or {}
+                meta = backend.get_task_meta(key)
+                status, info = meta["status"], meta.get("result")
+                if status == "PROGRESS" and isinstance(info, dict):
                     said = f"{info.get('phase')} ({info.get('worker')})"
                     if seen.get(key) != said:
                         seen[key] = said
@@ -311,10 +311,15 @@ class QueueRunner(jobs.JobRunner):
                         self._progress(state, said)
                 elif status in ("SUCCESS", "FAILURE", "REVOKED"):
                     if status == "SUCCESS":
-                        data = dict(result.result)
+                        data = dict(info)
                     else:
-                        data = {"key": key, "infrastructure_error": f"on the grading worker: {result.result!r}"}
+                        data = {"key": key, "infrastructure_error": f"on the grading worker: {info!r}"}
                     del waiting[key]
                     self._finish(state, data)
             if waiting:
                 time.sleep(POLL_S)
+
+
+def _graded(meta: dict[str, Any]) -> bool:
+    """A stored result of a job that was graded (not a failure of the machinery)."""
+    return meta.get("status") == "SUCCESS" and "infrastructure_error" not in (meta.get("result") or {})

@@ -108,6 +108,10 @@ def queued_class(tmp_path_factory, docker_client, box_image):
         room.make("export", EX=EXERCISE)
         room.queued = by_check(room)
         stop(second)
+        # the same grader again: a regrade finds nothing to change and starts no box, nor asks a worker
+        room.regrade_log = room.make("regrade", EX=EXERCISE)
+        room.make("export", EX=EXERCISE)
+        room.after_regrade = by_check(room)
         room.worker_logs = [(tmp / f"worker-{n}.log").read_text() for n in (1, 2)]
         room.boxes_left = {k: v - boxes_before[k] for k, v in box_resources(docker_client).items()}
         print(f"\nqueued class:\n{room.queued_log[-3000:]}\nsecond worker:\n{room.worker_logs[1][-3000:]}")
@@ -136,6 +140,13 @@ def test_a_killed_worker_leaves_nothing_behind(queued_class):
     assert queued_class.boxes_left == {"containers": set(), "networks": set(), "volumes": set()}
     leftovers = queued_class.course / ".state" / "grading-worker"
     assert not leftovers.is_dir() or not any(leftovers.rglob("*-*"))
+
+
+def test_a_regrade_with_the_same_grader_changes_nothing(queued_class):
+    log = queued_class.regrade_log
+    assert "gives every collected submission the grades it has" in log
+    assert "2 result(s) reused" in log and ": box ready" not in log
+    assert queued_class.after_regrade == queued_class.serial
 
 
 def test_the_queue_refuses_anyone_without_its_password(queued_class):
