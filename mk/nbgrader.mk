@@ -14,10 +14,10 @@ release: venv ## nbgrader: generate the learner version of each exercise and rel
 collect: venv ## nbgrader: collect the submissions from the exchange into submitted/
 	@$(INSTRUCTOR) collect $(ONLY)
 
-autograde: venv $(if $(GENAI_GRADING_QUEUE),venv-dev) engine images model ## nbgrader: grade submissions in sandboxed grading boxes, several at once (FORCE=1 regrades, BOXES=n boxes in flight)
+autograde: venv engine images model ## nbgrader: grade submissions in sandboxed grading boxes, several at once (FORCE=1 regrades, BOXES=n boxes in flight)
 	@$(INSTRUCTOR) autograde $(ONLY) $(if $(FORCE),--force) $(if $(BOXES),--boxes $(BOXES))
 
-regrade: venv $(if $(GENAI_GRADING_QUEUE),venv-dev) engine images model ## Grade the collected submissions again with the current grader and print what changes per student and check (CONFIRM=1 writes it)
+regrade: venv engine images model ## Grade the collected submissions again with the current grader and print what changes per student and check (CONFIRM=1 writes it)
 	@$(INSTRUCTOR) regrade $(ONLY) $(if $(CONFIRM),--confirm)
 
 feedback: venv ## nbgrader: generate the feedback (no hidden test code) and release it to the exchange
@@ -38,5 +38,5 @@ grading-queue: ## The grading queue (Redis, password, bound to GENAI_QUEUE_BIND,
 grading-queue-stop: ## Stop the grading queue
 	@bash scripts/redis.sh stop
 
-grading-worker: venv-dev engine images model ## A grading host's worker: runs the queue's jobs in boxes on this engine (GENAI_GRADING_QUEUE=)
+grading-worker: venv engine images model ## A grading host's worker: runs the queue's jobs in boxes on this engine (GENAI_GRADING_QUEUE=)
 	@$(INSTRUCTOR) worker $(if $(JOBS),--jobs $(JOBS))
