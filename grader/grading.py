@@ -12,10 +12,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import docker.errors
 import requests.exceptions
+from docker.utils.build import PatternMatcher  # the Docker SDK's own reading of .dockerignore
 
 from dockerkit.labels import CACHE_LABEL, owner_labels
 from grader import hints, progress, registry, workspace as workspaces
 from grader.engine import Engine
+from grader.exercises._compose_config import grading_variables
+from grader.exercises._compose_project import ComposeProject
 from grader.errors import (CannotGrade, CheckFailed, CheckSkipped, EngineUnavailable, GraderBug,
                            ModelMissing, NotReady, ServiceImageUnavailable, WorkspaceUnreadable)
 from grader.options import (REPO_ROOT, SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
@@ -145,38 +148,43 @@ def with_prerequisites(exercise: Exercise, check_ids: Iterable[str]) -> tuple[Ch
 def with_checkpoints(exercise: Exercise, path: Path, session: GradingSession,
                      environment: Environment) -> tuple[Path, list[str]]:
     """The folder the checks read: the workspace itself, or a copy with the given checkpoint in place of
-    a file the exercise builds on but does not grade (05's Dockerfile) where the workspace lacks it, or
-    where it is the learner's own Dockerfile and its image does not serve. Nothing is written into the
-    learner's folder. A checkpoint built on the reference image names the one in use."""
+    a file the exercise builds on but does not grade (course.yaml's starts_from less its deliverables)
+    where the workspace lacks it or the learner's own would make this exercise pay for an earlier one:
+    each kind has its trial (a Dockerfile: its image serves; a compose file: `docker compose config`
+    accepts it; a .dockerignore: it lets the service's code through). The learner's file stays where
+    the checkpoint fails the same trial: the fault is then in this exercise's own files. Nothing is
+    written into the learner's folder. A checkpoint built on the reference image names the one in use."""
     notices: list[str] = []
     replaced: dict[str, str] = {}  # file -> why (empty: only retagged)
     for rel in exercise.facts.continued():
         checkpoint = workspaces.checkpoint(exercise.id, rel)
+        why: str | None = None
         if not (path / rel).exists():
-            replaced[rel] = (f"{rel} is not in your workspace: graded with the given checkpoint "
-                             f"{checkpoint.relative_to(REPO_ROOT).as_posix()} (`python -m grader start "
-                             f"{exercise.id}` puts your own or that one in place)")
-        elif _same(path / rel, checkpoint):
+            replaced[rel] = (f"{rel} is not in your workspace: graded with the given checkpoint {_shown(checkpoint)} "
+                             f"(`python -m grader start {exercise.id}` puts your own or that one in place)")
+            continue
+        if _same(path / rel, checkpoint):
             if environment.service_image not in (None, SERVICE_IMAGE_TAG):
                 replaced[rel] = ""
-        elif Path(rel).name == "Dockerfile" and environment.service_image and environment.models_dir:
+            continue
+        if Path(rel).name == "Dockerfile" and environment.service_image and environment.models_dir:
             # the learner's own image serves the stack when it can; its faults are not this exercise's
             image, why = _serving_image(session, environment, rel, path / rel, healthcheck=True)
-            if image is None:
-                replaced[rel] = (f"graded with the given checkpoint {checkpoint.relative_to(REPO_ROOT).as_posix()} "
-                                 f"in place of your {rel}: {why}")
-            else:
+            if image is not None:
                 notices.append(f"the stack runs the image of your {rel} (it builds and answers /health)")
+                why = None
+        elif _is_compose_file(rel):
+            why = _compose_refusal(exercise, rel, path, session, environment)
+        elif Path(rel).name == ".dockerignore":
+            why = _dockerignore_refusal(exercise, rel, path)
+        if why:
+            replaced[rel] = f"graded with the given checkpoint {_shown(checkpoint)} in place of your {rel}: {why}"
     if not replaced:
         return path, notices
     copy = session.tmpdir() / path.name
     shutil.copytree(path, copy, symlinks=True, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     for rel, why in replaced.items():
-        text = workspaces.checkpoint(exercise.id, rel).read_text()
-        if environment.service_image:
-            text = text.replace(SERVICE_IMAGE_TAG, environment.service_image)
-        (copy / rel).unlink(missing_ok=True)
-        (copy / rel).write_text(text)
+        _put_checkpoint(exercise, rel, copy, environment)
         if why:
             notices.append(why)
     return copy, notices
@@ -187,6 +195,102 @@ def _same(a: Path, b: Path) -> bool:
         return a.read_bytes() == b.read_bytes()
     except OSError:  # a folder, or unreadable: not the checkpoint
         return False
+
+
+def _shown(checkpoint: Path) -> str:
+    return checkpoint.relative_to(REPO_ROOT).as_posix() if checkpoint.is_relative_to(REPO_ROOT) else str(checkpoint)
+
+
+def _put_checkpoint(exercise: Exercise, rel: str, folder: Path, environment: Environment) -> None:
+    """The checkpoint in place of `rel` in a folder of the session's (never the learner's)."""
+    target = folder / rel
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    target.unlink(missing_ok=True)
+    text = workspaces.checkpoint(exercise.id, rel).read_text()
+    target.write_text(text.replace(SERVICE_IMAGE_TAG, environment.service_image) if environment.service_image
+                      else text)
+
+
+def _is_compose_file(rel: str) -> bool:
+    name = Path(rel).name
+    return name.endswith((".yaml", ".yml")) and name.startswith(("compose", "docker-compose"))
+
+
+def _compose_refusal(exercise: Exercise, rel: str, path: Path, session: GradingSession,
+                     environment: Environment) -> str | None:
+    """Why the learner's compose file cannot be the base of this exercise's configuration, or None.
+    Tried as the exercise's checks read it (with its own compose files merged over it, and the grading's
+    variables), and first alone: a file compose refuses by itself is the earlier exercise's fault, whatever
+    this one merges over it. It is refused only where the checkpoint passes the same `config`."""
+    overrides = tuple(d for d in exercise.deliverables if _is_compose_file(d) and (path / d).is_file())
+    progress.emit(progress.PHASE, f"asking docker compose whether it accepts your {rel}")
+    variables = grading_variables(environment.models_dir)
+    mine = ComposeProject(session, path, variables)
+    given: ComposeProject | None = None
+    for files in dict.fromkeys([(rel,), (rel, *overrides)]):
+        error = _compose_error(mine, files)
+        if error is None:
+            continue
+        if given is None:
+            given = ComposeProject(session, path, variables)
+            _put_checkpoint(exercise, rel, given.dir, environment)
+        if _compose_error(given, files) is not None:
+            return None  # refused with the checkpoint too: this exercise's checks report what compose says
+        return f"`docker compose -f {' -f '.join(files)} config` refuses it ({error})"
+    return None
+
+
+def _compose_error(project: ComposeProject, files: tuple[str, ...]) -> str | None:
+    """compose's first error line for `config` on these files (paths in the grading's copy left out), or None."""
+    try:
+        project.config(files)
+    except CheckFailed as failure:
+        output = str(failure.evidence.get("output") or failure.message)
+        lines = [ln.strip() for ln in output.splitlines()
+                 if ln.strip() and not ln.lstrip().startswith("WARN") and "level=warning" not in ln]
+        return (lines[0] if lines else failure.message).replace(f"{project.dir}/", "")[:200]
+    return None
+
+
+def build_inputs(exercise_id: str) -> list[str]:
+    """The files of the service's code (course.yaml's `shared`) the exercise's builds need, as paths in
+    their build context. Its Dockerfiles are not among them: BuildKit reads a Dockerfile that .dockerignore
+    keeps out all the same (the service's own allow-list keeps out every Dockerfile)."""
+    found = []
+    for rel, source in workspaces.shared_sources(exercise_id).items():
+        if not source.is_dir():
+            found.append(rel)
+            continue
+        for folder, dirs, names in os.walk(source):
+            skipped = workspaces._IGNORED(folder, dirs + names)  # what sync leaves out
+            dirs[:] = sorted(d for d in dirs if d not in skipped)
+            base = Path(rel) / Path(folder).relative_to(source)
+            found += [(base / n).as_posix() for n in sorted(names) if n not in skipped]
+    return found
+
+
+def dockerignore_excludes(dockerignore: Path, paths: Iterable[str]) -> list[str]:
+    """Which of these build-context paths the .dockerignore keeps out of the context."""
+    lines = [line.strip() for line in dockerignore.read_text(errors="replace").splitlines()]
+    matcher = PatternMatcher([line for line in lines if line and not line.startswith("#")])
+    return [p for p in paths if matcher.matches(p)]
+
+
+def _dockerignore_refusal(exercise: Exercise, rel: str, path: Path) -> str | None:
+    """Why the learner's .dockerignore cannot be this exercise's, or None: it keeps out of the build
+    context a file of the service's code the build copies, where the checkpoint does not."""
+    needed = build_inputs(exercise.id)
+    try:
+        excluded = dockerignore_excludes(path / rel, needed)
+    except OSError as exc:
+        excluded, why = needed, f"it cannot be read ({exc.strerror or exc})"
+    else:
+        shown = ", ".join(excluded[:3]) + (f" and {len(excluded) - 3} more" if len(excluded) > 3 else "")
+        why = f"it keeps {shown} out of the build context, which the build needs"
+    if not excluded or dockerignore_excludes(workspaces.checkpoint(exercise.id, rel), needed):
+        return None
+    return why
 
 
 def own_service_image(exercise: Exercise, path: Path, session: GradingSession,

@@ -31,7 +31,7 @@ from grader.exercises._common import ExerciseContext, memoized
 from grader.exercises._service import Endpoint, wait_until_ready
 from grader.registry import Passed, fail, passed
 from grader.exercises._compose_config import (BASE_FILE, DB, SERVER, SERVER_PORT, SERVICE_LABEL, TOKEN_FILE,
-                                              TOKEN_TARGET, ComposeConfig)
+                                              TOKEN_TARGET, ComposeConfig, grading_variables)
 from grader.exercises._compose_project import ComposeProject, ServiceState
 from grader.runner import GradingSession
 
@@ -54,8 +54,7 @@ class ComposeContext(ExerciseContext):
         super().__init__(session, workspace, environment)
         self.token = f"genai-grader-{secrets.token_hex(16)}"
         self.port = free_port()
-        self.variables = {"PORT": str(self.port), "MODELS_DIR": str(environment.models_dir),
-                          "API_TOKEN": self.token}
+        self.variables = grading_variables(environment.models_dir, self.port, self.token)
 
     @memoized
     def project(self) -> ComposeProject:

@@ -23,6 +23,11 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 
 
+def grading_variables(models_dir: object, port: object = SERVER_PORT, token: str = "unused") -> dict[str, str]:
+    """The variables every grading sets for compose: the exported model, the host port, the API token."""
+    return {"PORT": str(port), "MODELS_DIR": str(models_dir), "API_TOKEN": token}
+
+
 # -- the configuration, as `docker compose config` resolves it --------------------------------
 
 class ComposeConfig:

@@ -17,6 +17,7 @@ import yaml
 
 from grader.exercises._common import DockerfileContext, memoized
 from grader.exercises._compose import BASE_FILE, SERVER, ComposeProject
+from grader.exercises._compose_config import grading_variables
 from grader.exercises._service import Endpoint, check_reference_embeddings, wait_until_ready
 from grader.registry import Exercise, fail, passed, register, skip
 
@@ -42,8 +43,7 @@ class GpuContext(DockerfileContext):
         if not (self.workspace / GPU_FILE).is_file():
             fail(f"there is no {GPU_FILE} in the workspace")
         if (self.workspace / BASE_FILE).is_file():
-            variables = {"MODELS_DIR": str(self.environment.models_dir), "PORT": "8000", "API_TOKEN": "unused"}
-            project = ComposeProject(self.session, self.workspace, variables)
+            project = ComposeProject(self.session, self.workspace, grading_variables(self.environment.models_dir))
             return project.config((BASE_FILE, GPU_FILE)).services
         try:
             data = yaml.safe_load((self.workspace / GPU_FILE).read_text()) or {}
