@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it 0700: containers read the model as their own user (uid 1001)
     try:
-        _export_into(tmp, out, src, version)
+        if not _export_into(tmp, out, src, version):
+            return 1  # nothing installed: the parity check said why
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     sizes = ", ".join(f"{n} {(out / n).stat().st_size / 1e6:.1f} MB" for n in ("model.onnx", "model_int8.onnx"))
@@ -163,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _export_into(tmp: Path, out: Path, src: Path, version: str) -> None:
-    """Export, quantise and measure in `tmp`, then move the finished folder to `out`."""
+def _export_into(tmp: Path, out: Path, src: Path, version: str) -> bool:
+    """Export, quantise and measure in `tmp`, then move the finished folder to `out`; False (and `out`
+    untouched) when the export does not match the model closely enough."""
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
@@ -188,7 +190,7 @@ def _export_into(tmp: Path, out: Path, src: Path, version: str) -> None:
     print(f"model: int8 vs fp32   min cosine {cos_int8_fp32.min():.4f}")
     if cos["fp32"].min() < FP32_MIN_COSINE_TO_TORCH or cos_int8_fp32.min() < INT8_MIN_COSINE_TO_FP32:
         print("model: parity check failed; not installing the export", file=sys.stderr)
-        return 1
+        return False
 
     reference = {
         "model_id": MODEL_ID,
@@ -206,6 +208,7 @@ def _export_into(tmp: Path, out: Path, src: Path, version: str) -> None:
         {"model_id": MODEL_ID, "export_version": version, "opset": OPSET, "files": files}, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    return True
 
 
 if __name__ == "__main__":
