@@ -155,3 +155,22 @@ def test_a_deliverable_compose_refuses_keeps_the_learners_base(gpu_workspace, en
     check = report.check("compose_gpu")
     assert not report.full_marks and "`docker compose -f compose.yaml -f compose.gpu.yaml config` failed" in \
         check.message, table(report)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("mine, replaced", [((REPO_ROOT / "service/.dockerignore").read_text(), False),
+                                            ("app/\n", True)], ids=["06-reference", "keeps-app-out"])
+def test_08_builds_its_image_whatever_06s_dockerignore_kept_out(tmp_path, engine, docker_client, base_options,
+                                                                 mine, replaced):
+    """08's server image builds with the learner's 06 .dockerignore where it lets the code through, and
+    with the checkpoint where it keeps app/ out (which would fail the build): size_budget passes both ways."""
+    ws = workspace.materialize("08-capstone", tmp_path / "08-capstone", with_solution=True)
+    (ws / ".dockerignore").write_text(mine)
+    before = snapshot(docker_client)
+    report = grade("08-capstone", ws, base_options, only=["size_budget"], engine=engine)
+    assert not leftovers(docker_client, report.session_id, "08-capstone", before) + \
+        compose_leftovers(docker_client, report.session_id)
+    assert report.full_marks, table(report)
+    assert bool(report.notices) is replaced, report.notices
+    assert (ws / ".dockerignore").read_text() == mine
