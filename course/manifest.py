@@ -61,6 +61,8 @@ class Exercise:
     # the learner's earlier Dockerfiles whose image run.sh runs, best first; else the reference image
     image_from: tuple[str, ...] = ()
     checkpoint: Path = Path()  # the given checkpoints of starts_from's files
+    # why no grading box can grade it (make release/autograde leave it out); "" for a class exercise
+    self_paced: str = ""
 
     def continued(self) -> tuple[str, ...]:
         """The files of starts_from this exercise does not grade: inputs it builds on."""
@@ -169,7 +171,14 @@ def _facts(ex: dict[str, Any], where: str, earlier: Mapping[str, tuple[str, ...]
         "starts_from": MappingProxyType({rel: _earlier_files(v, f"{where}.starts_from.{rel}", earlier)
                                          for rel, v in starts.items()}),
         "image_from": _earlier_files(ex.get("image_from", []), f"{where}.image_from", earlier),
+        "self_paced": _reason(ex.get("self_paced", ""), f"{where}.self_paced"),
     }
+
+
+def _reason(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ManifestError(f"{where} is the reason the exercise is self-paced only, as text")
+    return value.strip()
 
 
 def parse(data: dict, root: Path = ROOT) -> Course:

@@ -43,12 +43,15 @@ def assignments(only: str | None = None) -> list[str]:
     course = load()
     ready = [e.id for e in course.exercises if (settings.course_root() / e.notebook).is_file()]
     if only is None:
-        return ready
+        return [e for e in ready if not course.exercise(e).self_paced]
     known = [e.id for e in course.exercises]
     if only not in known:
         raise InstructorError(f"no exercise {only!r}; the exercises are {', '.join(known)}")
     if only not in ready:
         raise InstructorError(f"{only} has no notebook yet ({course.exercise(only).notebook})")
+    if course.exercise(only).self_paced:
+        raise InstructorError(f"{only} is graded self-paced only (make grade EX={only}): "
+                              f"{course.exercise(only).self_paced}")
     return [only]
 
 

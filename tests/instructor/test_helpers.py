@@ -162,6 +162,18 @@ def test_assignments_are_the_exercises_with_a_notebook(tmp_path, monkeypatch):
         workflow.assignments("03-permissions")
 
 
+def test_a_self_paced_exercise_is_no_assignment(tmp_path, monkeypatch):
+    """Is 09 (no grading box can host its cluster) left out of release and autograde, and refused by
+    name with the reason and the way to grade it?"""
+    monkeypatch.setenv("GENAI_COURSE_ROOT", str(tmp_path))
+    for ex in ("08-capstone", "09-scale-out"):
+        (tmp_path / "exercises" / ex).mkdir(parents=True)
+        (tmp_path / "exercises" / ex / f"{ex}.ipynb").write_text("{}")
+    assert workflow.assignments() == ["08-capstone"]
+    with pytest.raises(workflow.InstructorError, match=r"self-paced only \(make grade EX=09-scale-out\): a swarm"):
+        workflow.assignments("09-scale-out")
+
+
 def test_cross_check_summary_reads_the_verdicts(tmp_path, monkeypatch):
     """Does the summary add up what each notebook claimed and what counted?"""
     monkeypatch.setenv("GENAI_COURSE_ROOT", str(tmp_path))
