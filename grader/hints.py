@@ -19,18 +19,17 @@ help a learner has reached stays reached if the check fails again.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
 import string
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from dockerkit.flock import flock_within
 from grader.errors import CannotGrade
 from grader.results import CheckResult, ExerciseReport, Status
 
@@ -204,15 +203,8 @@ class AttemptStore:
         except OSError as exc:
             raise StateProblem(f"cannot write {self.path.parent} ({exc.strerror or exc})") from None
         try:
-            deadline = time.monotonic() + _LOCK_WAIT_S
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise StateProblem(f"{self.path} stayed locked by another grading") from None
-                    time.sleep(0.05)
+            if not flock_within(fd, _LOCK_WAIT_S):
+                raise StateProblem(f"{self.path} stayed locked by another grading")
             yield
         finally:
             os.close(fd)

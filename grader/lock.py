@@ -9,16 +9,15 @@ GENAI_GRADER_LOCK to a shared path when several checkouts use one engine.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from dockerkit.flock import flock_within
 from grader.errors import GradingBusy
 
 
@@ -41,21 +40,14 @@ def grading_lock(timeout: float, path: Path | None = None,
             os.fchmod(fd, 0o666)  # other users on the machine grade too
         except OSError:
             pass
-        deadline = time.monotonic() + timeout
-        announced = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                    raise GradingBusy(f"another grading (pid {holder}) has held {path} for more than "
-                                      f"{timeout:.0f} s; wait for it to finish and grade again") from None
-                if not announced and announce is not None:
-                    announce(f"waiting for another grading to finish (lock {path})")
-                    announced = True
-                time.sleep(0.5)
+        def waiting() -> None:
+            if announce is not None:
+                announce(f"waiting for another grading to finish (lock {path})")
+
+        if not flock_within(fd, timeout, interval=0.5, on_wait=waiting):
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise GradingBusy(f"another grading (pid {holder}) has held {path} for more than "
+                              f"{timeout:.0f} s; wait for it to finish and grade again")
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield

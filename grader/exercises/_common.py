@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypedDict
 
 import docker.errors
 
@@ -304,3 +304,23 @@ def published_ports_are_local(attrs_by_name: dict[str, dict]) -> Passed:
 
 __all__ = ["DockerfileContext", "ExerciseContext", "ImageInfo", "ScriptContext", "check_builds", "is_root_user", "memoized",
            "published_bindings", "published_ports_are_local", "publishing_problem"]
+
+
+class HintTiers(TypedDict):
+    concept: str
+    problem: tuple[str, ...]
+    fix: str
+
+
+# The hint tiers of every exercise's `builds` check (check_builds): the same build, the same help.
+BUILDS_TIERS: HintTiers = dict(
+    concept="An image is built step by step from the Dockerfile; when one step fails, the build stops "
+            "there and the step's own output says why.",
+    problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
+             "runs a server, so it never ends.",
+             "Your Dockerfile cannot be read at line {line}: {found}.",
+             "Your build stopped at this error: {build_error}. Fix the step that printed it: the steps "
+             "after it never ran.",
+             "Your build failed: {found}."),
+    fix="Read the build output above: it names the step that failed and why.",
+)

@@ -6,7 +6,7 @@ from typing import Any
 
 
 from grader import static
-from grader.exercises._common import DockerfileContext, check_builds, memoized, rebuild_after_code_change
+from grader.exercises._common import BUILDS_TIERS, DockerfileContext, check_builds, memoized, rebuild_after_code_change
 from grader.probes import describe_listener_problem, listening_sockets
 from grader.registry import Exercise, fail, passed, register
 from grader.wait import wait_for_http
@@ -38,15 +38,7 @@ class FirstImageContext(DockerfileContext):
 exercise.context(FirstImageContext)
 
 exercise.check("builds", points=2, summary="the Dockerfile builds",
-               concept="An image is built step by step from the Dockerfile; when one step fails, the build stops "
-                       "there and the step's own output says why.",
-               problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
-                        "runs a server, so it never ends.",
-                        "Your Dockerfile cannot be read at line {line}: {found}.",
-                        "Your build stopped at this error: {build_error}. Fix the step that printed it: the steps "
-                        "after it never ran.",
-                        "Your build failed: {found}."),
-               fix="Read the build output above: it names the step that failed and why.",
+               **BUILDS_TIERS,
                section="A first Dockerfile")(check_builds)
 
 

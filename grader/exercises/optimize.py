@@ -20,7 +20,7 @@ from pathlib import Path
 import docker.errors
 
 from grader import static
-from grader.exercises._common import check_builds, memoized, probe_output, rebuild_after_code_change
+from grader.exercises._common import BUILDS_TIERS, check_builds, memoized, probe_output, rebuild_after_code_change
 from grader.exercises._service_user import ServiceUserContext, check_non_root
 from grader.exercises._images import ImageAnalysis, analyse, megabytes, size_budget
 from grader.exercises._service import Endpoint, check_reference_embeddings
@@ -137,15 +137,7 @@ class OptimizeContext(ServiceUserContext):
 exercise.context(OptimizeContext)
 
 exercise.check("builds", points=1, summary="the Dockerfile builds",
-               concept="An image is built step by step from the Dockerfile; when one step fails, the build stops "
-                       "there and the step's own output says why.",
-               problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
-                        "runs a server, so it never ends.",
-                        "Your Dockerfile cannot be read at line {line}: {found}.",
-                        "Your build stopped at this error: {build_error}. Fix the step that printed it: the steps "
-                        "after it never ran.",
-                        "Your build failed: {found}."),
-               fix="Read the build output above: it names the step that failed and why.",
+               **BUILDS_TIERS,
                section="6. Multi-stage builds")(check_builds)
 
 

@@ -7,7 +7,7 @@ process table: hadolint cannot see a missing USER, the engine can.
 
 from __future__ import annotations
 
-from grader.exercises._common import check_builds
+from grader.exercises._common import BUILDS_TIERS, check_builds
 from grader.exercises._service_user import (DATA_DIR, USER_GID, USER_NAME, USER_UID, ServiceUserContext,
                                             _who, check_non_root)
 from grader.registry import Exercise, fail, passed, register
@@ -19,15 +19,7 @@ PermissionsContext = ServiceUserContext  # the probe and the running service (sh
 exercise.context(PermissionsContext)
 
 exercise.check("builds", points=2, summary="the Dockerfile builds",
-               concept="An image is built step by step from the Dockerfile; when one step fails, the build stops "
-                       "there and the step's own output says why.",
-               problem=("Your build was stopped at the time limit (timed out: {timed_out}): a step waits for input or "
-                        "runs a server, so it never ends.",
-                        "Your Dockerfile cannot be read at line {line}: {found}.",
-                        "Your build stopped at this error: {build_error}. Fix the step that printed it: the steps "
-                        "after it never ran.",
-                        "Your build failed: {found}."),
-               fix="Read the build output above: it names the step that failed and why.",
+               **BUILDS_TIERS,
                section="A non-root user in the image")(check_builds)
 
 
