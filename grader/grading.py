@@ -167,15 +167,16 @@ def with_checkpoints(exercise: Exercise, path: Path, session: GradingSession,
             if environment.service_image not in (None, SERVICE_IMAGE_TAG):
                 replaced[rel] = ""
             continue
-        if Path(rel).name == "Dockerfile" and environment.service_image and environment.models_dir:
+        kind = trial_kind(rel)
+        if kind == "Dockerfile" and environment.service_image and environment.models_dir:
             # the learner's own image serves the stack when it can; its faults are not this exercise's
             image, why = _serving_image(session, environment, rel, path / rel, healthcheck=True)
             if image is not None:
                 notices.append(f"the stack runs the image of your {rel} (it builds and answers /health)")
                 why = None
-        elif _is_compose_file(rel):
+        elif kind == "compose":
             why = _compose_refusal(exercise, rel, path, session, environment)
-        elif Path(rel).name == ".dockerignore":
+        elif kind == ".dockerignore":
             why = _dockerignore_refusal(exercise, rel, path)
         if why:
             replaced[rel] = f"graded with the given checkpoint {_shown(checkpoint)} in place of your {rel}: {why}"
@@ -212,9 +213,14 @@ def _put_checkpoint(exercise: Exercise, rel: str, folder: Path, environment: Env
                       else text)
 
 
-def _is_compose_file(rel: str) -> bool:
+def trial_kind(rel: str) -> str | None:
+    """The trial a continued file gets, by its kind ("Dockerfile", "compose", ".dockerignore"); None: none."""
     name = Path(rel).name
-    return name.endswith((".yaml", ".yml")) and name.startswith(("compose", "docker-compose"))
+    if name in ("Dockerfile", ".dockerignore"):
+        return name
+    if name.endswith((".yaml", ".yml")) and name.startswith(("compose", "docker-compose")):
+        return "compose"
+    return None
 
 
 def _compose_refusal(exercise: Exercise, rel: str, path: Path, session: GradingSession,
@@ -223,7 +229,7 @@ def _compose_refusal(exercise: Exercise, rel: str, path: Path, session: GradingS
     Tried as the exercise's checks read it (with its own compose files merged over it, and the grading's
     variables), and first alone: a file compose refuses by itself is the earlier exercise's fault, whatever
     this one merges over it. It is refused only where the checkpoint passes the same `config`."""
-    overrides = tuple(d for d in exercise.deliverables if _is_compose_file(d) and (path / d).is_file())
+    overrides = tuple(d for d in exercise.deliverables if trial_kind(d) == "compose" and (path / d).is_file())
     progress.emit(progress.PHASE, f"asking docker compose whether it accepts your {rel}")
     variables = grading_variables(environment.models_dir)
     mine = ComposeProject(session, path, variables)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from grader import registry, workspace
-from grader.grading import Environment, build_inputs, dockerignore_excludes, grade, open_grading, with_checkpoints
+from grader.grading import (Environment, build_inputs, dockerignore_excludes, grade, open_grading, trial_kind,
+                            with_checkpoints)
 from grader.options import REPO_ROOT
 from tests.grader.conftest import leftovers, table
 from tests.grader.grading_kit import compose_leftovers
@@ -30,6 +31,13 @@ def graded_folder(exercise_id: str, tmp_path: Path, dockerignore: str | None) ->
         (ws / ".dockerignore").write_text(dockerignore)
     graded, notices = with_checkpoints(registry.get(exercise_id), ws, FakeSession(tmp_path / "s"), Environment())
     return ws, graded, notices
+
+
+def test_every_continued_file_has_a_trial():
+    """Does every file an exercise builds on but does not grade get a trial of its kind (so a new kind
+    of continued file cannot silently make an exercise pay for an earlier one's mistake)?"""
+    continued = {f"{e.id}/{rel}": trial_kind(rel) for e in registry.all_exercises() for rel in e.facts.continued()}
+    assert continued and all(continued.values()), continued
 
 
 # -- .dockerignore: it must let through the service's code the build copies ------------------------
