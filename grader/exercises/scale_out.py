@@ -257,10 +257,12 @@ def check_rolling_update(ctx: SwarmContext):
         fail(f"during the update only {min(short)} of {replicas} replicas answered: requests failed")
     cluster.docker(cluster.manager, "service", "update", "--detach", "--image", images["broken"], SERVER, check=True)
     try:
+        # twice the time: the failure has to show before the rollback's own start-first roll begins
         poll(lambda: _update_state(ctx) in ("rollback_completed", "paused", "rollback_paused"),
-             timeout=UPDATE_TIMEOUT, what="the update to a broken image")
+             timeout=2 * UPDATE_TIMEOUT, what="the update to a broken image")
     except WaitFailed:
-        fail(f"an update to a broken image neither rolled back nor paused within {UPDATE_TIMEOUT:.0f} s")
+        fail(f"an update to a broken image neither rolled back nor paused within {2 * UPDATE_TIMEOUT:.0f} s "
+             f"(state: {_update_state(ctx) or 'none'})")
     if _update_state(ctx) != "rollback_completed":
         fail(f"an update to a broken image ended {_update_state(ctx)}; expected it rolled back")
     poll(lambda: len(ctx.answering()) >= replicas, timeout=UPDATE_TIMEOUT, what="the server after the rollback")
