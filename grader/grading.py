@@ -21,7 +21,7 @@ from grader.exercises._compose_config import grading_variables
 from grader.exercises._compose_project import ComposeProject
 from grader.errors import (CannotGrade, CheckFailed, CheckSkipped, EngineUnavailable, GraderBug,
                            ModelMissing, NotReady, ServiceImageUnavailable, WorkspaceUnreadable)
-from grader.options import (REPO_ROOT, SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
+from grader.options import (SERVICE_DIR, SERVICE_IMAGE_TAG, GradingOptions,
                             models_dir)
 from grader.registry import CheckSpec, Exercise
 from grader.results import CheckResult, ExerciseReport, Status
@@ -160,7 +160,7 @@ def with_checkpoints(exercise: Exercise, path: Path, session: GradingSession,
         checkpoint = workspaces.checkpoint(exercise.id, rel)
         why: str | None = None
         if not (path / rel).exists():
-            replaced[rel] = (f"{rel} is not in your workspace: graded with the given checkpoint {_shown(checkpoint)} "
+            replaced[rel] = (f"{rel} is not in your workspace: graded with the given checkpoint {workspaces.shown(checkpoint)} "
                              f"(`python -m grader start {exercise.id}` puts your own or that one in place)")
             continue
         if _same(path / rel, checkpoint):
@@ -179,7 +179,7 @@ def with_checkpoints(exercise: Exercise, path: Path, session: GradingSession,
         elif kind == ".dockerignore":
             why = _dockerignore_refusal(exercise, rel, path)
         if why:
-            replaced[rel] = f"graded with the given checkpoint {_shown(checkpoint)} in place of your {rel}: {why}"
+            replaced[rel] = f"graded with the given checkpoint {workspaces.shown(checkpoint)} in place of your {rel}: {why}"
     if not replaced:
         return path, notices
     copy = session.tmpdir() / path.name
@@ -196,10 +196,6 @@ def _same(a: Path, b: Path) -> bool:
         return a.read_bytes() == b.read_bytes()
     except OSError:  # a folder, or unreadable: not the checkpoint
         return False
-
-
-def _shown(checkpoint: Path) -> str:
-    return checkpoint.relative_to(REPO_ROOT).as_posix() if checkpoint.is_relative_to(REPO_ROOT) else str(checkpoint)
 
 
 def _put_checkpoint(exercise: Exercise, rel: str, folder: Path, environment: Environment) -> None:
@@ -259,23 +255,6 @@ def _compose_error(project: ComposeProject, files: tuple[str, ...]) -> str | Non
     return None
 
 
-def build_inputs(exercise_id: str) -> list[str]:
-    """The files of the service's code (course.yaml's `shared`) the exercise's builds need, as paths in
-    their build context. Its Dockerfiles are not among them: BuildKit reads a Dockerfile that .dockerignore
-    keeps out all the same (the service's own allow-list keeps out every Dockerfile)."""
-    found = []
-    for rel, source in workspaces.shared_sources(exercise_id).items():
-        if not source.is_dir():
-            found.append(rel)
-            continue
-        for folder, dirs, names in os.walk(source):
-            skipped = workspaces._IGNORED(folder, dirs + names)  # what sync leaves out
-            dirs[:] = sorted(d for d in dirs if d not in skipped)
-            base = Path(rel) / Path(folder).relative_to(source)
-            found += [(base / n).as_posix() for n in sorted(names) if n not in skipped]
-    return found
-
-
 def dockerignore_excludes(dockerignore: Path, paths: Iterable[str]) -> list[str]:
     """Which of these build-context paths the .dockerignore keeps out of the context."""
     lines = [line.strip() for line in dockerignore.read_text(errors="replace").splitlines()]
@@ -286,7 +265,9 @@ def dockerignore_excludes(dockerignore: Path, paths: Iterable[str]) -> list[str]
 def _dockerignore_refusal(exercise: Exercise, rel: str, path: Path) -> str | None:
     """Why the learner's .dockerignore cannot be this exercise's, or None: it keeps out of the build
     context a file of the service's code the build copies, where the checkpoint does not."""
-    needed = build_inputs(exercise.id)
+    # the service's code the builds copy; not the Dockerfiles: BuildKit reads a Dockerfile that
+    # .dockerignore keeps out all the same (the service's own allow-list keeps out every Dockerfile)
+    needed = workspaces.shared_files(exercise.id)
     try:
         excluded = dockerignore_excludes(path / rel, needed)
     except OSError as exc:

@@ -103,6 +103,21 @@ def materialize(exercise_id: str, dest: Path, with_solution: bool = False) -> Pa
     return dest
 
 
+def shared_files(exercise_id: str) -> list[str]:
+    """The files of the service's code that sync copies into the workspace, as paths in it."""
+    found = []
+    for rel, source in shared_sources(exercise_id).items():
+        if not source.is_dir():
+            found.append(rel)
+            continue
+        for folder, dirs, names in os.walk(source):
+            skipped = _IGNORED(folder, dirs + names)
+            dirs[:] = sorted(d for d in dirs if d not in skipped)
+            base = Path(rel) / Path(folder).relative_to(source)
+            found += [(base / n).as_posix() for n in sorted(names) if n not in skipped]
+    return found
+
+
 def fill_shared(exercise_id: str, dest: Path, force: bool = False) -> list[Path]:
     """Copy the exercise's shared files into `dest` where they are missing (all of them with force)."""
     created = []
@@ -195,15 +210,16 @@ class Seed:
     @property
     def notice(self) -> str:
         if self.service and self.source is not None:
-            return f"{self.name}: the service's code, copied from {_shown(self.source)}"
+            return f"{self.name}: the service's code, copied from {shown(self.source)}"
         if self.source is None:
             return f"{self.name}: already there, left as it is"
         if self.yours:
-            return f"{self.name}: started from your {_shown(self.source)}"
-        return f"{self.name}: started from the given checkpoint {_shown(self.source)} ({self.why})"
+            return f"{self.name}: started from your {shown(self.source)}"
+        return f"{self.name}: started from the given checkpoint {shown(self.source)} ({self.why})"
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
+    """A course file as the learner reads it in a message: its path in the course."""
     try:
         return path.resolve().relative_to(_COURSE.root).as_posix()
     except ValueError:

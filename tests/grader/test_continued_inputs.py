@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader import registry, workspace
-from grader.grading import (Environment, build_inputs, dockerignore_excludes, grade, open_grading, trial_kind,
+from grader.grading import (Environment, dockerignore_excludes, grade, open_grading, trial_kind,
                             with_checkpoints)
 from grader.options import REPO_ROOT
 from tests.grader.conftest import leftovers, table
@@ -44,8 +44,8 @@ def test_every_continued_file_has_a_trial():
 
 def test_the_build_inputs_are_the_service_code_the_exercise_shares():
     """Are app/'s modules and the requirements the exercise shares the inputs, without caches or Dockerfiles?"""
-    assert build_inputs("07-gpu") == [*APP, "requirements.txt"]
-    assert build_inputs("08-capstone") == [*APP, "requirements.txt", "requirements-dev.txt"]
+    assert workspace.shared_files("07-gpu") == [*APP, "requirements.txt"]
+    assert workspace.shared_files("08-capstone") == [*APP, "requirements.txt", "requirements-dev.txt"]
 
 
 @pytest.mark.parametrize("text, excluded", [
@@ -62,7 +62,7 @@ def test_the_build_inputs_are_the_service_code_the_exercise_shares():
 def test_dockerignore_excludes_reads_patterns_as_buildkit_does(tmp_path, text, excluded):
     """Does the matcher agree with BuildKit on these patterns (each was tried with a real build)?"""
     (tmp_path / ".dockerignore").write_text(text)
-    assert dockerignore_excludes(tmp_path / ".dockerignore", build_inputs("08-capstone")) == excluded
+    assert dockerignore_excludes(tmp_path / ".dockerignore", workspace.shared_files("08-capstone")) == excluded
 
 
 @pytest.mark.parametrize("exercise_id", ["07-gpu", "08-capstone"])
