@@ -33,3 +33,17 @@ def describe(container: Any, lines: int = 15) -> str:
         f"{state.get('ExitCode')}{', health ' + health if health else ''}); last logs:\n"
         f"{container_logs(container, lines)}"
     )
+
+
+def processes(container: Any, columns: str = "pid,uid,gid,args") -> list[dict[str, str]] | None:
+    """The container's processes (`docker top`), one dict per process keyed by upper-case column
+    title; None when the engine cannot list them: a rootless engine without cgroups (as in a
+    grading box) has no list of a container's pids to give."""
+    import docker.errors
+
+    try:
+        top = container.top(ps_args=f"-o {columns}")
+    except docker.errors.APIError:
+        return None
+    titles = [str(t).upper() for t in top.get("Titles") or []]
+    return [dict(zip(titles, map(str, row))) for row in top.get("Processes") or []]

@@ -128,11 +128,14 @@ def box_tmpfs(limits: settings.BoxLimits) -> dict[str, str]:
     disk = limits.disk_bytes
     share = max(disk // 4, 64 << 20)
     user = "uid=1000,gid=1000"
-    return {"/home/grader": f"size={share},{user},mode=0755",
-            # exec,dev,suid: as the engine's volume was; BuildKit bind-mounts and remounts from here, which
-            # a user namespace refuses when the source carries Docker's default noexec/nosuid/nodev
-            ENGINE_DATA: f"size={disk},{user},mode=0700,exec,dev,suid",
-            "/tmp": f"size={share},mode=1777", "/var/tmp": f"size={share},mode=1777",
+    # exec,dev,suid wherever the inner engine may bind-mount from (its data for BuildKit, a compose
+    # file's secrets in the workspace or the grader's copy of it in /tmp, a run.sh's bind mounts): it
+    # remounts them read-only, which a user namespace refuses when the source carries Docker's default
+    # noexec/nosuid/nodev. Nothing in the box is root outside its user namespace: they give it nothing.
+    flags = "exec,dev,suid"
+    return {"/home/grader": f"size={share},{user},mode=0755,{flags}",
+            ENGINE_DATA: f"size={disk},{user},mode=0700,{flags}",
+            "/tmp": f"size={share},mode=1777,{flags}", "/var/tmp": f"size={share},mode=1777,{flags}",
             "/run": f"size={64 << 20},mode=0755",
             COURSE_DIR: f"size={max(share, 256 << 20)},mode=0755"}
 

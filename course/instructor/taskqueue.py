@@ -16,7 +16,9 @@ Delivery is at least once, the results idempotent:
 - each grader version has its own queue: a host whose checkout or box image differs never gets a
   job it would grade differently;
 - every box a worker starts carries its id (settings.WORKER_LABEL): a worker removes the boxes and
-  work folders of the dead workers of its host when it starts and before each job.
+  work folders of the dead workers of its host when it starts and before each job, and puts the jobs
+  they took back in the queue at once (`hand_back`); the visibility timeout remains for a host
+  that died with its workers.
 """
 
 from __future__ import annotations
@@ -187,27 +189,20 @@ def reap(client=None) -> list[str]:
     """Remove the boxes (containers with their volumes, networks) and work folders that dead
     workers of this host left behind; returns what was removed."""
     import docker
-    import docker.errors
+
+    from dockerkit import labels
 
     own_client = client is None
     client = client or docker.from_env(timeout=120)
     removed: list[str] = []
     try:
         flt = {"label": settings.WORKER_LABEL}
-        for container in client.containers.list(all=True, filters=flt):
-            if not alive(container.labels.get(settings.WORKER_LABEL, "")):
-                try:
-                    client.api.remove_container(container.id, force=True, v=True)
-                    removed.append(container.name)
-                except docker.errors.NotFound:
-                    pass
-        for network in client.networks.list(filters=flt):
-            if not alive((network.attrs.get("Labels") or {}).get(settings.WORKER_LABEL, "")):
-                try:
-                    network.remove()
-                    removed.append(network.name)
-                except docker.errors.NotFound:
-                    pass
+        owners = {c.labels.get(settings.WORKER_LABEL, "") for c in client.containers.list(all=True, filters=flt)}
+        owners |= {(n.attrs.get("Labels") or {}).get(settings.WORKER_LABEL, "")
+                   for n in client.networks.list(filters=flt)}
+        for owner in sorted(o for o in owners if not alive(o)):
+            done = labels.reap(client, f"{settings.WORKER_LABEL}={owner}")
+            removed += [name for names in done.removed.values() for name in names]
     finally:
         if own_client:
             client.close()
@@ -220,6 +215,30 @@ def reap(client=None) -> list[str]:
     return removed
 
 
+def hand_back(app) -> list[str]:
+    """Put back in the queue, now, the jobs that dead workers of this host took and never
+    acknowledged (their PROGRESS names the worker), instead of after the visibility timeout.
+    Returns their keys. Reads the unacknowledged deliveries where Celery's Redis transport keeps them."""
+    from kombu.utils.json import loads  # type: ignore[import-untyped]
+
+    handed: list[str] = []
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as client:
+            for tag, raw in client.hgetall(channel.unacked_key).items():
+                try:
+                    key = loads(raw)[0]["headers"]["id"]
+                except (ValueError, KeyError, IndexError, TypeError):
+                    continue  # not a task message of ours
+                meta = app.backend.get_task_meta(key)
+                info = meta.get("result") if meta.get("status") == "PROGRESS" else None
+                owner = info.get("owner") if isinstance(info, dict) else None
+                if owner and not alive(owner):
+                    channel.qos.restore_by_tag(tag, client)
+                    handed.append(key)
+    return handed
+
+
 def _grade_task(task, payload: dict[str, Any]) -> dict[str, Any]:
     key = payload["key"]
     stored = task.backend.get_task_meta(key)
@@ -227,12 +246,16 @@ def _grade_task(task, payload: dict[str, Any]) -> dict[str, Any]:
         return stored["result"]  # delivered again: graded already
     owner = settings.grading_worker() or worker_id()
     node = task.request.hostname or socket.gethostname()
-    task.update_state(state="PROGRESS", meta={"phase": "started", "worker": node})
+
+    def progress(phase: str) -> None:
+        task.update_state(state="PROGRESS", meta={"phase": phase, "worker": node, "owner": owner})
+
+    progress("started")
     reap()
+    hand_back(task.app)
     work = unpack(payload, worker_root() / owner.replace(":", "+") / f"{key}-{uuid.uuid4().hex[:8]}")
     try:
-        result = jobs.grade_job(work, on_phase=lambda phase: task.update_state(
-            state="PROGRESS", meta={"phase": phase, "worker": node}))
+        result = jobs.grade_job(work, on_phase=progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["worker"] = node
@@ -248,6 +271,8 @@ def worker_main(concurrency: int | None = None, announce=print) -> int:
     url = broker_url()
     for gone in reap():
         announce(f"grading-worker: removed {gone} (left by a worker that died)")
+    for key in hand_back(app):
+        announce(f"grading-worker: job {key[:12]} back in the queue (its worker died before it finished)")
     boximage.ensure_image(announce)
     jobs_at_once = concurrency or max(1, jobs.boxes_in_flight() // 2)
     announce(f"grading-worker: {jobs_at_once} job(s) at once from {shown(url)}, queue {queue_name()}")

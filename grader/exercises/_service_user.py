@@ -12,6 +12,7 @@ from typing import Any
 
 import docker.errors
 
+from dockerkit.containers import processes
 from grader.errors import CheckFailed
 from grader.exercises._common import DockerfileContext, is_root_user, memoized, probe_output
 from grader.probes import describe_listener_problem, listening_sockets
@@ -134,15 +135,15 @@ class ServiceUserContext(DockerfileContext):
         """(uid, gid, command) of every process of the running service, and where they come from."""
         try:
             container, _ = self.service
-            top = container.top(ps_args="-o pid,uid,gid,args")
+            listed = processes(container)
         except (CheckFailed, docker.errors.APIError):
-            facts = self.probe  # the service did not stay up: the image's user is what it would run as
-            return [(facts["uid"], facts["gid"], "(probe)")], "a probe container (the service did not stay up)"
-        titles = [t.upper() for t in top.get("Titles", [])]
-        rows: list[tuple[int, int, str]] = []
-        for proc in top.get("Processes") or []:
-            fields = dict(zip(titles, proc))
-            rows.append((int(fields["UID"]), int(fields["GID"]), str(fields.get("COMMAND", fields.get("ARGS", "")))))
+            listed, why = None, "the service did not stay up"
+        else:
+            why = "this engine cannot list the service's processes"
+        if listed is None:  # the image's user is what the service runs as
+            facts = self.probe
+            return [(facts["uid"], facts["gid"], "(probe)")], f"a probe container ({why})"
+        rows = [(int(f["UID"]), int(f["GID"]), f.get("COMMAND", f.get("ARGS", ""))) for f in listed]
         return rows, "the running service"
 
 

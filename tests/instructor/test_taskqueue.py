@@ -94,22 +94,30 @@ class FakeItem:
     def __init__(self, name, owner):
         self.name = self.id = name
         self.labels = {settings.WORKER_LABEL: owner}
-        self.attrs = {"Labels": self.labels}
+        self.attrs = {"Labels": self.labels, "Mounts": []}
         self.removed = False
 
-    def remove(self):
+    def remove(self, **_):
         self.removed = True
+
+    def reload(self):
+        pass
+
+
+def _labelled(items, filters):
+    """The engine's label filter: `key` or `key=value`."""
+    key, _, value = filters["label"].partition("=")
+    return [i for i in items if key in i.labels and (not value or i.labels[key] == value)]
 
 
 class FakeEngine:
-    def __init__(self, containers, networks):
-        self.items = containers + networks
-        self.containers = type("C", (), {"list": lambda _, all, filters: containers})()
-        self.networks = type("N", (), {"list": lambda _, filters: networks})()
-        self.api = type("A", (), {"remove_container": lambda _, cid, force, v: self._drop(cid)})()
+    """What dockerkit.labels.reap asks of an engine, over a few boxes and networks."""
 
-    def _drop(self, cid):
-        next(i for i in self.items if i.id == cid).removed = True
+    def __init__(self, containers, networks):
+        self.containers = type("C", (), {"list": lambda _, all, filters: _labelled(containers, filters)})()
+        self.networks = type("N", (), {"list": lambda _, filters=None, names=None: _labelled(networks, filters)})()
+        self.volumes = type("V", (), {"list": lambda _, filters: []})()
+        self.images = type("I", (), {"list": lambda _, filters: []})()
 
 
 def test_the_reaper_removes_what_dead_workers_left_and_nothing_else(queue_env):
