@@ -87,8 +87,9 @@ lint: venv-dev ## Lint (ruff), formatting of the bottom layer (ruff format) and 
 	@$(PY) -m ruff format --check dockerkit tests/dockerkit/test_loopback_proxy.py tests/course/test_layers.py
 	@$(PY) -m mypy
 
-test-deps: ## What only the tests need: Debian's chromium for the browser test
+test-deps: ## What only the tests need: Debian's chromium for the browser test, redis-server for the grading queue's
 	@bash scripts/browser-deps.sh
+	@bash scripts/redis.sh install
 
 test-unit: venv-dev model exercises ## Fast tests that need no Docker engine
 	@$(PY) -m pytest -m "not docker" $(PYTEST_ARGS)

@@ -98,22 +98,33 @@ def _two_workers(tmp: Path):
             subprocess.run(["bash", redis_sh, "stop"], check=False)
 
 
-def _measure(runner) -> tuple[float, list]:
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all this machine's cores since boot (/proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def _measure(runner) -> tuple[float, list, float]:
+    """Seconds the runner took for the class, its job states, and the share of the machine's CPU
+    that was busy meanwhile (1.0: every core, all the time)."""
     from course.instructor.box import JANITOR
 
     with tempfile.TemporaryDirectory(prefix="genai-bench-class-") as tmp, _environment(GENAI_COURSE_ROOT=tmp):
         try:
             rows = _plan_class(Path(tmp))
+            busy0, total0 = _cpu_ticks()
             start = time.monotonic()
             states = runner.run(rows)
             elapsed = time.monotonic() - start
+            busy1, total1 = _cpu_ticks()
             JANITOR.drain()
         finally:
             shutil.rmtree(Path(tmp) / ".state", ignore_errors=True)
     failed = [s.error for s in states if s.error]
     if failed:
         raise RuntimeError(f"a grading job failed: {failed[0]}")
-    return elapsed, states
+    return elapsed, states, (busy1 - busy0) / max(total1 - total0, 1)
 
 
 def _phase_means(states: list) -> dict[str, float]:
@@ -139,9 +150,9 @@ def run() -> list[dict]:
 
     # The workers start first: they take the jobs of the grader version this run plans with.
     with tempfile.TemporaryDirectory(prefix="genai-bench-queue-") as tmp, _two_workers(Path(tmp)) as queue:
-        serial_s, serial_states = _measure(jobs.JobRunner(2, echo=echo))          # one job at a time
-        parallel_s, parallel_states = _measure(jobs.JobRunner(2 * n, echo=echo))  # N jobs at once
-        queued_s, queued_states = _measure(queue)  # two workers, one job at a time each
+        serial_s, serial_states, serial_busy = _measure(jobs.JobRunner(2, echo=echo))  # one job at a time
+        parallel_s, parallel_states, parallel_busy = _measure(jobs.JobRunner(2 * n, echo=echo))  # N at once
+        queued_s, queued_states, queued_busy = _measure(queue)  # two workers, one job at a time each
     count = len(serial_states)
     serial_rate, parallel_rate = count * 3600 / serial_s, count * 3600 / parallel_s
     ratio = parallel_rate / serial_rate
@@ -158,6 +169,14 @@ def run() -> list[dict]:
         {"name": "ratio, two workers vs concurrency 1", "value": workers_ratio, "unit": "x", "goal": "",
          "met": None},
     ]
+    cores = os.cpu_count() or 1
+    for label, busy in (("concurrency 1", serial_busy), (f"concurrency {n}", parallel_busy),
+                        ("two workers", queued_busy)):
+        rows.append({"name": f"{label}: CPU busy, share of this machine's {cores} cores", "value": 100 * busy,
+                     "unit": "%", "goal": "", "met": None})
+    # What running more jobs at once can give on this machine: the CPU that one job at a time leaves idle.
+    rows.append({"name": "ratio ceiling on this machine (1 / CPU busy at concurrency 1)",
+                 "value": 1 / max(serial_busy, 0.01), "unit": "x", "goal": "", "met": None})
     for label, states in (("concurrency 1", serial_states), (f"concurrency {n}", parallel_states),
                           ("two workers", queued_states)):
         for phase, mean in _phase_means(states).items():

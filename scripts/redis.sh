@@ -3,6 +3,7 @@
 # `make autograde` in queue mode (course/instructor/taskqueue.py).
 #   scripts/redis.sh start   install redis-server if missing (root on Debian), start the instance
 #   scripts/redis.sh stop    stop it
+#   scripts/redis.sh install install redis-server if missing (what the tests need)
 # Its own config, data and log in GENAI_QUEUE_DIR (default .state/redis), its own port
 # (GENAI_QUEUE_PORT, default 6390), a password generated once into GENAI_QUEUE_DIR/password,
 # listening only on the addresses of GENAI_QUEUE_BIND (default 127.0.0.1; add this host's LAN
@@ -89,5 +90,6 @@ stop() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  install) install_redis ;;
+  *) echo "usage: $0 start|stop|install" >&2; exit 2 ;;
 esac

@@ -133,3 +133,64 @@ def test_the_reaper_removes_what_dead_workers_left_and_nothing_else(queue_env):
     assert [i.name for i in boxes + nets if i.removed] == ["dead-box", "dead-net"]
     assert sorted(os.listdir(taskqueue.worker_root())) == [live.replace(":", "+")]
     assert "dead-box" in removed and "dead-net" in removed
+
+
+@pytest.fixture
+def redis_queue(queue_env, monkeypatch):
+    """A project Redis of the test's own (scripts/redis.sh: password, port, folder), as a grading queue."""
+    import shutil as _shutil
+
+    from dockerkit.net import free_port
+
+    if not _shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (make test-deps installs it)")
+    port = free_port()
+    monkeypatch.setenv("GENAI_QUEUE_PORT", str(port))
+    monkeypatch.setenv(taskqueue.QUEUE_ENV, f"redis://127.0.0.1:{port}/0")
+    script = str(settings.REPO_ROOT / "scripts" / "redis.sh")
+    subprocess.run(["bash", script, "start"], check=True, capture_output=True)
+    try:
+        yield port
+    finally:
+        subprocess.run(["bash", script, "stop"], check=False, capture_output=True)
+
+
+# A worker that takes the job (delivered, unacknowledged), says it runs it, then dies at once.
+TAKE_AND_DIE = """
+import os, signal, sys
+from course.instructor import taskqueue
+app = taskqueue.make_app()
+with app.connection_for_read() as connection:
+    message = connection.default_channel.basic_get(taskqueue.queue_name(), no_ack=False)
+    assert message is not None, "no job to take"
+    owner = sys.argv[1] if len(sys.argv) > 1 else taskqueue.worker_id()
+    app.backend.store_result(message.headers["id"], {"phase": "box ready", "owner": owner}, "PROGRESS")
+    print("taken", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _taken_by(owner: str | None) -> None:
+    proc = subprocess.run([sys.executable, "-c", TAKE_AND_DIE, *([owner] if owner else [])], cwd=settings.REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert "taken" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_a_dead_workers_job_goes_back_to_the_queue_at_once(redis_queue):
+    import redis
+
+    app = taskqueue.make_app()
+    store = redis.Redis.from_url(taskqueue.broker_url())
+    try:
+        app.send_task(taskqueue.TASK, args=[{"key": "dead-one"}], task_id="dead-one", queue=taskqueue.queue_name())
+        _taken_by(None)  # its owner is the process that died
+        assert store.hlen("unacked") == 1 and store.llen(taskqueue.queue_name()) == 0
+        assert taskqueue.hand_back(app) == ["dead-one"]
+        assert store.hlen("unacked") == 0 and store.llen(taskqueue.queue_name()) == 1  # queued again
+
+        # a job whose worker still runs (here: this test's process) stays with it
+        _taken_by(taskqueue.worker_id())
+        assert taskqueue.hand_back(app) == []
+        assert store.hlen("unacked") == 1
+    finally:
+        store.close()
