@@ -9,6 +9,9 @@ Then the same jobs through the grading queue (course/instructor/taskqueue.py: a 
 Redis, two `python -m course.instructor worker --jobs 1` processes on this machine, each taking
 one job at a time), as `make autograde` sends them to grading hosts.
 
+Each mode's rows include the share of the machine's CPU it kept busy: one job at a time that keeps
+a share B busy leaves room for at most 1/B times its rate here, whatever the concurrency.
+
 The last line printed reads `class: <R>x serial at concurrency <N>; two workers <W>x serial`.
 """
 
