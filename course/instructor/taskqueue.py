@@ -219,15 +219,13 @@ def hand_back(app) -> list[str]:
     """Put back in the queue, now, the jobs that dead workers of this host took and never
     acknowledged (their PROGRESS names the worker), instead of after the visibility timeout.
     Returns their keys. Reads the unacknowledged deliveries where Celery's Redis transport keeps them."""
-    from kombu.utils.json import loads  # type: ignore[import-untyped]
-
     handed: list[str] = []
     with app.connection_for_write() as connection:
         channel = connection.default_channel
         with channel.conn_or_acquire() as client:
             for tag, raw in client.hgetall(channel.unacked_key).items():
                 try:
-                    key = loads(raw)[0]["headers"]["id"]
+                    key = json.loads(raw)[0]["headers"]["id"]  # [message, exchange, routing key]
                 except (ValueError, KeyError, IndexError, TypeError):
                     continue  # not a task message of ours
                 meta = app.backend.get_task_meta(key)

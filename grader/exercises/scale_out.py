@@ -228,8 +228,9 @@ def _update_state(ctx: SwarmContext) -> str:
                         "broken image.",
                 problem="In your stack, {found}.",
                 fix="`deploy: update_config: {order: start-first, parallelism: 1, failure_action: rollback, "
-                    "monitor: 30s}` and a `rollback_config` with start-first too; keep one node free of the "
-                    "server (3 nodes, 2 replicas) so that a new task can start before an old one stops.",
+                    "monitor: 30s}` and a `rollback_config` with stop-first (the tasks it replaces never served; "
+                    "stopping them frees their node); keep one node free of the server (3 nodes, 2 replicas) so "
+                    "that a new task can start before an old one stops.",
                 section="Rolling updates and rollback", requires=("stack_deploys",))
 def check_rolling_update(ctx: SwarmContext):
     update = _spec(ctx, SERVER).get("UpdateConfig") or {}
