@@ -87,7 +87,7 @@ lint: venv-dev ## Lint (ruff), formatting of the bottom layer (ruff format) and 
 	@$(PY) -m ruff format --check dockerkit tests/dockerkit/test_loopback_proxy.py tests/course/test_layers.py
 	@$(PY) -m mypy
 
-test-deps: ## What only the tests need: Debian's chromium for the browser test, redis-server for the grading queue's
+test-deps: ## What only the tests need: Debian's chromium for the browser test, redis-server for the grading queue's tests
 	@bash scripts/browser-deps.sh
 	@bash scripts/redis.sh install
 

@@ -4,7 +4,6 @@ second autograde with the same grader reuses every result without starting a box
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import sys
@@ -16,18 +15,13 @@ import pytest
 from course.instructor import jobs
 from grader.workspace import materialize, overlay, solution_dir
 from tests.instructor.conftest import box_resources
-from tests.instructor.test_class import Classroom
+from tests.instructor.test_class import Classroom, by_check
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 EXERCISE = "01-first-image"
 # alice: the reference; bob and dave: the untouched starter (identical submissions)
 STUDENTS = ("alice", "bob", "dave")
-
-
-def by_check(room: Classroom) -> list[dict[str, str]]:
-    with open(room.course / "grades-by-check.csv") as fh:
-        return sorted(csv.DictReader(fh), key=lambda row: (row["student_id"], row["grade_id"]))
 
 
 @pytest.fixture(scope="module")

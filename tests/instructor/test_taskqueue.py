@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import sys
 import pytest
 
 from course.instructor import settings, taskqueue
+from dockerkit.net import free_port
 
 
 @pytest.fixture
@@ -138,11 +140,7 @@ def test_the_reaper_removes_what_dead_workers_left_and_nothing_else(queue_env):
 @pytest.fixture
 def redis_queue(queue_env, monkeypatch):
     """A project Redis of the test's own (scripts/redis.sh: password, port, folder), as a grading queue."""
-    import shutil as _shutil
-
-    from dockerkit.net import free_port
-
-    if not _shutil.which("redis-server"):
+    if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed (make test-deps installs it)")
     port = free_port()
     monkeypatch.setenv("GENAI_QUEUE_PORT", str(port))
